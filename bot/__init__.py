@@ -1,0 +1,1 @@
+"""petbooth Discord front end (never imports torch)."""

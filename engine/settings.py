@@ -1,0 +1,107 @@
+"""One typed settings object for every petbooth process.
+
+Values come from the environment (prefix ``PETBOOTH_``) or a ``.env`` file in the working
+directory. Every default says why it is what it is; training defaults are the seed write-up's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The seed's validation prompts, with {token} and {cls} filled per subject.
+DEFAULT_VALIDATION_PROMPTS = (
+    "a photo of {token} {cls}",
+    "a photo of {token} {cls} on a skateboard",
+    "a photo of {token} {cls} wearing a chef hat and an apron, baking a cake",
+    "a photo of {token} {cls} in the grass surrounded by yellow ducklings",
+)
+
+
+class TrainingDefaults(BaseModel):
+    """DreamBooth-LoRA hyperparameters. Defaults are the seed write-up's (its `accelerate
+    launch` command without prior preservation), except where a comment says otherwise."""
+
+    resolution: int = Field(1024, ge=64, le=2048)  # SDXL's native size; the seed trained at 1024
+    steps: int = Field(500, ge=1, le=20_000)  # seed: 500 (it found 500-1000 best for pets)
+    batch_size: int = Field(1, ge=1, le=16)  # seed: train_batch_size=1
+    gradient_accumulation: int = Field(1, ge=1, le=64)  # seed used 4 on a T4 to save memory;
+    # on a 24 GB+ card 1 reaches the same step count 4x faster, and the step count is what
+    # the seed tuned (500 optimizer steps).
+    learning_rate: float = Field(1e-4, gt=0, le=1e-2)  # seed: 1e-4 constant, no warmup
+    rank: int = Field(4, ge=1, le=256)  # diffusers' DreamBooth-LoRA SDXL script default
+    snr_gamma: float | None = Field(5.0, gt=0)  # seed: Min-SNR weighting, gamma 5
+    checkpoint_every: int = Field(100, ge=1)  # seed: checkpointing_steps=100
+    keep_checkpoints: int = Field(3, ge=1)  # enough to pick an earlier step from previews
+    seed: int = 0  # seed: --seed=0
+    prior_preservation: bool = False  # seed: train without it first (less memory, faster)
+    prior_loss_weight: float = Field(1.0, ge=0)  # seed: prior_loss_weight=1.0
+    num_class_images: int = Field(100, ge=1, le=2000)  # seed: num_class_images=100
+    max_grad_norm: float = Field(1.0, gt=0)  # diffusers script default
+    preview_steps: int = Field(25, ge=1, le=150)  # enough for a recognisable preview grid
+    validation_prompts: tuple[str, ...] = DEFAULT_VALIDATION_PROMPTS
+    mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16 on CUDA
+    gradient_checkpointing: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA
+    use_8bit_adam: Literal["auto", "on", "off"] = "auto"  # auto: bitsandbytes AdamW8bit on CUDA
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PETBOOTH_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        env_nested_delimiter="__",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path("./petbooth-data")
+    database: Path | None = None  # default: <data_dir>/petbooth.sqlite3
+    base_model: str = "stabilityai/stable-diffusion-xl-base-1.0"  # hub id or local directory
+    # fp16-fix VAE: SDXL's own VAE overflows to NaN in fp16; set to "" to use the base model's.
+    vae: str = "madebyollin/sdxl-vae-fp16-fix"
+    device: str = "auto"  # "auto" (cuda if available), "cuda", "cuda:1", "cpu"
+    discord_token: str | None = None  # secret: no default; the bot refuses to start without it
+
+    # Queue
+    lease_seconds: float = Field(60.0, gt=1)  # an engine silent this long is presumed dead
+    heartbeat_seconds: float = Field(10.0, gt=0)  # extend the lease 6x per lease period
+    max_attempts: int = Field(3, ge=1)  # a job that kills its engine 3 times is failed
+    progress_every_seconds: float = Field(5.0, ge=0)  # Discord edits are rate limited
+
+    # Photo intake (the seed recommends 10-15 photos; fewer than 10 is allowed with a warning)
+    min_photos: int = Field(5, ge=1)
+    max_photos: int = Field(20, ge=1)
+    recommended_min_photos: int = Field(10, ge=1)
+    min_photo_side: int = Field(512, ge=16)  # below this SDXL learns blur and JPEG artefacts
+    max_file_bytes: int = Field(25 * 1024 * 1024, ge=1024)  # Discord's free upload cap is 25 MB
+    max_image_pixels: int = Field(50_000_000, ge=1)  # decompression-bomb guard (~7000x7000)
+    max_zip_bytes: int = Field(200 * 1024 * 1024, ge=1024)  # uncompressed total of an archive
+    max_zip_members: int = Field(100, ge=1)
+
+    training: TrainingDefaults = TrainingDefaults()
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Settings:
+        if self.min_photos > self.max_photos:
+            raise ValueError(
+                f"PETBOOTH_MIN_PHOTOS ({self.min_photos}) exceeds "
+                f"PETBOOTH_MAX_PHOTOS ({self.max_photos})"
+            )
+        return self
+
+    @property
+    def database_path(self) -> Path:
+        return self.database if self.database is not None else self.data_dir / "petbooth.sqlite3"
+
+    def subject_dir(self, subject_id: int) -> Path:
+        return self.data_dir / "subjects" / str(subject_id)
+
+    def job_dir(self, job_id: int) -> Path:
+        return self.data_dir / "jobs" / str(job_id)
+
+    @property
+    def priors_dir(self) -> Path:
+        return self.data_dir / "priors"

@@ -1,0 +1,67 @@
+"""The outbox: the engine appends events, the bot delivers each exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import aiosqlite
+
+from engine.store.records import Event, EventKind
+
+if TYPE_CHECKING:
+    from engine.store.database import Database
+
+
+async def append_event(
+    db: Database,
+    job_id: int,
+    kind: EventKind,
+    payload: dict[str, Any] | None = None,
+    files: Sequence[str] = (),
+    *,
+    conn: aiosqlite.Connection | None = None,
+) -> int:
+    """Append one event; pass ``conn`` to join a caller's transaction."""
+    sql = """INSERT INTO events (job_id, kind, payload, files, created_at)
+             VALUES (?, ?, ?, ?, ?) RETURNING id"""
+    args = (job_id, kind.value, json.dumps(payload or {}), json.dumps(list(files)), db.now())
+    if conn is not None:
+        return await _insert(conn, sql, args)
+    async with db.transaction() as tx:
+        return await _insert(tx, sql, args)
+
+
+async def _insert(conn: aiosqlite.Connection, sql: str, args: tuple) -> int:
+    async with conn.execute(sql, args) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def undelivered(db: Database, limit: int = 100) -> list[Event]:
+    """Oldest first, so a job's messages arrive in the order they happened."""
+    rows = await db.fetch_all(
+        "SELECT * FROM events WHERE delivered_at IS NULL ORDER BY id LIMIT ?", (limit,)
+    )
+    return [Event.from_row(r) for r in rows]
+
+
+async def mark_delivered(db: Database, event_id: int, message_id: int | None = None) -> bool:
+    """Record delivery once; False if someone already delivered it."""
+    changed = await db.execute(
+        "UPDATE events SET delivered_at = ?, message_id = ? "
+        "WHERE id = ? AND delivered_at IS NULL",
+        (db.now(), message_id, event_id),
+    )
+    return changed == 1
+
+
+async def for_job(db: Database, job_id: int, kind: EventKind | None = None) -> list[Event]:
+    sql, args = "SELECT * FROM events WHERE job_id = ?", [job_id]
+    if kind is not None:
+        sql += " AND kind = ?"
+        args.append(kind.value)
+    rows = await db.fetch_all(sql + " ORDER BY id", args)
+    return [Event.from_row(r) for r in rows]

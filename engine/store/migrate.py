@@ -1,0 +1,113 @@
+"""Apply ``migrations/NNNN_name.sql`` in order, version kept in ``PRAGMA user_version``.
+
+Synchronous on purpose: it runs once at process start, before any event loop work. Each
+migration runs in its own ``BEGIN IMMEDIATE`` transaction and re-reads the version inside
+it, so two processes starting at once never both apply the same file.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+BUSY_TIMEOUT_MS = 30_000  # an engine holds write locks for milliseconds; 30 s is "stuck"
+
+
+class SchemaError(RuntimeError):
+    """The database cannot be used by this version of petbooth."""
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    path: Path
+
+    def statements(self) -> list[str]:
+        """Split into statements without breaking triggers (sqlite3.complete_statement)."""
+        statements, pending = [], ""
+        for line in self.path.read_text(encoding="utf-8").splitlines(keepends=True):
+            pending += line
+            if sqlite3.complete_statement(pending):
+                statements.append(pending.strip())
+                pending = ""
+        if pending.strip() and not _only_comments(pending):
+            raise SchemaError(f"{self.path.name}: unterminated statement at the end")
+        return statements
+
+
+def _only_comments(text: str) -> bool:
+    return all(not ln.strip() or ln.strip().startswith("--") for ln in text.splitlines())
+
+
+def migrations_dir() -> Path:
+    """The repository's ``migrations/`` (source checkout) or the copy inside the wheel."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here.parent / "migrations", here / "_migrations"):
+        if candidate.is_dir():
+            return candidate
+    raise SchemaError(f"migrations directory not found next to {here}")
+
+
+def discover(directory: Path | None = None) -> list[Migration]:
+    directory = directory or migrations_dir()
+    found = []
+    for path in sorted(directory.glob("*.sql")):
+        match = _NAME.match(path.name)
+        if not match:
+            raise SchemaError(f"{path.name}: migration files are named NNNN_description.sql")
+        found.append(Migration(int(match.group(1)), path))
+    versions = [m.version for m in found]
+    if versions != list(range(1, len(found) + 1)):
+        raise SchemaError(f"migrations must be numbered 1..N without gaps, found {versions}")
+    return found
+
+
+def configure(conn: sqlite3.Connection) -> None:
+    """Per-connection settings every petbooth connection uses."""
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync at checkpoints only
+
+
+def migrate(database: Path, directory: Path | None = None) -> int:
+    """Bring ``database`` up to the newest schema; return its version."""
+    migrations = discover(directory)
+    latest = migrations[-1].version if migrations else 0
+    database.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(database, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    try:
+        configure(conn)
+        conn.execute("PRAGMA journal_mode = WAL")  # readers never block the writer
+        for migration in migrations:
+            _apply(conn, migration, latest)
+        return _version(conn, latest)
+    finally:
+        conn.close()
+
+
+def _version(conn: sqlite3.Connection, latest: int) -> int:
+    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > latest:
+        raise SchemaError(
+            f"The database is at schema version {version}, newer than this petbooth "
+            f"knows ({latest}). Upgrade petbooth, or point PETBOOTH_DATABASE at another file."
+        )
+    return version
+
+
+def _apply(conn: sqlite3.Connection, migration: Migration, latest: int) -> None:
+    conn.execute("BEGIN IMMEDIATE")  # take the write lock before reading the version
+    try:
+        if _version(conn, latest) >= migration.version:
+            conn.execute("ROLLBACK")
+            return
+        for statement in migration.statements():
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {migration.version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,155 @@
+"""Row types: frozen dataclasses mapped from SQLite rows, states as enums."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+
+class JobKind(StrEnum):
+    TRAIN = "train"
+    GENERATE = "generate"
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class SubjectStatus(StrEnum):
+    PENDING = "pending"
+    TRAINING = "training"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class EventKind(StrEnum):
+    QUEUED = "queued"
+    STARTED = "started"
+    PROGRESS = "progress"
+    CHECKPOINT = "checkpoint"
+    PREVIEW = "preview"
+    RETRYING = "retrying"  # the engine died; the job is queued again and resumes
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True)
+class Subject:
+    id: int
+    owner_id: int
+    name: str
+    class_noun: str
+    token: str
+    status: SubjectStatus
+    lora_path: str | None
+    chosen_step: int | None
+    created_at: float
+    updated_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Subject:
+        values = dict(row)
+        values["status"] = SubjectStatus(values["status"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Photo:
+    id: int
+    subject_id: int
+    path: str
+    source_name: str
+    sha256: str
+    size_bytes: int
+    width: int
+    height: int
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Photo:
+        return cls(**dict(row))
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: JobKind
+    owner_id: int
+    guild_id: int | None
+    channel_id: int | None
+    subject_id: int | None
+    params: dict[str, Any]
+    state: JobState
+    priority: int
+    attempts: int
+    max_attempts: int
+    worker_id: str | None
+    lease_until: float | None
+    cancel_requested: bool
+    step: int
+    total_steps: int
+    seconds_per_step: float | None
+    created_at: float
+    claimed_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    error: str | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Job:
+        values = dict(row)
+        values["kind"] = JobKind(values["kind"])
+        values["state"] = JobState(values["state"])
+        values["params"] = json.loads(values["params"])
+        values["cancel_requested"] = bool(values["cancel_requested"])
+        return cls(**values)
+
+    @property
+    def progress(self) -> float:
+        return self.step / self.total_steps if self.total_steps else 0.0
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    job_id: int
+    kind: EventKind
+    payload: dict[str, Any]
+    files: list[str]
+    created_at: float
+    delivered_at: float | None
+    message_id: int | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Event:
+        values = dict(row)
+        values["kind"] = EventKind(values["kind"])
+        values["payload"] = json.loads(values["payload"])
+        values["files"] = json.loads(values["files"])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class EngineHealth:
+    worker_id: str
+    pid: int
+    device: str
+    started_at: float
+    heartbeat_at: float
+    job_id: int | None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> EngineHealth:
+        return cls(**dict(row))

@@ -1,0 +1,135 @@
+"""Subjects (a user's pets) and their photos."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from engine.store.database import Database
+from engine.store.records import Photo, Subject, SubjectStatus
+
+# Rare-token identifiers: short strings that are one or two CLIP tokens and carry almost no
+# meaning, so DreamBooth can bind them to the pet ("sks" is avoided: it is a rifle).
+RARE_TOKENS = ("ohwx", "zwx", "qxv", "vlsk", "bnzq", "kbxr", "wjtp", "xyqz", "pfvd", "mqzt")
+
+
+class SubjectExistsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class NewPhoto:
+    path: str
+    source_name: str
+    sha256: str
+    size_bytes: int
+    width: int
+    height: int
+
+
+async def pick_token(conn: aiosqlite.Connection, owner_id: int) -> str:
+    """The first rare token this owner does not use yet (their LoRAs may be combined)."""
+    async with conn.execute("SELECT token FROM subjects WHERE owner_id = ?", (owner_id,)) as c:
+        used = {row[0] for row in await c.fetchall()}
+    for token in RARE_TOKENS:
+        if token not in used:
+            return token
+    return f"{RARE_TOKENS[0]}{len(used)}"
+
+
+async def create(
+    conn: aiosqlite.Connection, now: float, *, owner_id: int, name: str, class_noun: str
+) -> Subject:
+    """Insert a pending subject inside the caller's transaction."""
+    token = await pick_token(conn, owner_id)
+    try:
+        async with conn.execute(
+            """INSERT INTO subjects (owner_id, name, class_noun, token, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?) RETURNING *""",
+            (owner_id, name, class_noun, token, now, now),
+        ) as cursor:
+            row = await cursor.fetchone()
+    except aiosqlite.IntegrityError as err:
+        raise SubjectExistsError(f"You already have a pet named {name!r}.") from err
+    assert row is not None
+    return Subject.from_row(row)
+
+
+async def add_photos(
+    conn: aiosqlite.Connection, now: float, subject_id: int, photos: Sequence[NewPhoto]
+) -> None:
+    await conn.executemany(
+        """INSERT INTO photos (subject_id, path, source_name, sha256, size_bytes, width, height,
+                               created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+        [(subject_id, p.path, p.source_name, p.sha256, p.size_bytes, p.width, p.height, now)
+         for p in photos],
+    )
+
+
+async def get(db: Database, subject_id: int) -> Subject | None:
+    row = await db.fetch_one("SELECT * FROM subjects WHERE id = ?", (subject_id,))
+    return Subject.from_row(row) if row else None
+
+
+async def by_name(db: Database, owner_id: int, name: str) -> Subject | None:
+    row = await db.fetch_one(
+        "SELECT * FROM subjects WHERE owner_id = ? AND name = ?", (owner_id, name)
+    )
+    return Subject.from_row(row) if row else None
+
+
+async def list_for_owner(db: Database, owner_id: int | None = None) -> list[Subject]:
+    if owner_id is None:
+        rows = await db.fetch_all("SELECT * FROM subjects ORDER BY id")
+    else:
+        rows = await db.fetch_all(
+            "SELECT * FROM subjects WHERE owner_id = ? ORDER BY id", (owner_id,)
+        )
+    return [Subject.from_row(r) for r in rows]
+
+
+async def latest_ready(db: Database, owner_id: int) -> Subject | None:
+    row = await db.fetch_one(
+        "SELECT * FROM subjects WHERE owner_id = ? AND status = 'ready' "
+        "ORDER BY updated_at DESC, id DESC LIMIT 1",
+        (owner_id,),
+    )
+    return Subject.from_row(row) if row else None
+
+
+async def photos(db: Database, subject_id: int) -> list[Photo]:
+    rows = await db.fetch_all(
+        "SELECT * FROM photos WHERE subject_id = ? ORDER BY id", (subject_id,)
+    )
+    return [Photo.from_row(r) for r in rows]
+
+
+async def set_status(
+    db: Database,
+    subject_id: int,
+    status: SubjectStatus,
+    *,
+    lora_path: str | None = None,
+    conn: aiosqlite.Connection | None = None,
+) -> None:
+    sql = """UPDATE subjects SET status = ?, lora_path = COALESCE(?, lora_path), updated_at = ?
+             WHERE id = ?"""
+    args = (status.value, lora_path, db.now(), subject_id)
+    if conn is not None:
+        await conn.execute(sql, args)
+    else:
+        await db.execute(sql, args)
+
+
+async def choose_checkpoint(db: Database, subject_id: int, step: int | None) -> None:
+    await db.execute(
+        "UPDATE subjects SET chosen_step = ?, updated_at = ? WHERE id = ?",
+        (step, db.now(), subject_id),
+    )
+
+
+async def delete(db: Database, subject_id: int) -> None:
+    """Rows only (photos, jobs and events cascade); the caller removes the files."""
+    await db.execute("DELETE FROM subjects WHERE id = ?", (subject_id,))
