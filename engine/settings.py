@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(10.0, gt=0)  # extend the lease 6x per lease period
     max_attempts: int = Field(3, ge=1)  # a job that kills its engine 3 times is failed
     progress_every_seconds: float = Field(5.0, ge=0)  # Discord edits are rate limited
+    max_active_trainings_per_user: int = Field(1, ge=1)  # one GPU: one training each at a time
+    poll_seconds: float = Field(1.0, gt=0)  # idle engine's queue poll; claims are cheap
 
     # Photo intake (the seed recommends 10-15 photos; fewer than 10 is allowed with a warning)
     min_photos: int = Field(5, ge=1)

@@ -162,6 +162,17 @@ async def finish(
     return await db.execute(sql, args) == 1
 
 
+async def release(db: Database, job_id: int, worker_id: str) -> bool:
+    """Give a running job back to the queue on a clean shutdown: not a failed attempt."""
+    changed = await db.execute(
+        """UPDATE jobs SET state = 'queued', worker_id = NULL, lease_until = NULL,
+               attempts = MAX(attempts - 1, 0)
+           WHERE id = ? AND worker_id = ? AND state = 'running'""",
+        (job_id, worker_id),
+    )
+    return changed == 1
+
+
 async def cancel(db: Database, job_id: int) -> JobState | None:
     """Cancel a queued job now, or ask the engine to stop a running one.
 

@@ -1,0 +1,189 @@
+"""The ``petbooth`` command. Each subcommand imports what it needs when it runs, so
+``petbooth status`` never pays for torch."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+
+from engine.settings import Settings
+
+CLI_OWNER_ID = 0  # jobs enqueued from the command line belong to "the machine's operator"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="petbooth", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    tiny = sub.add_parser("tiny-model", help="write a tiny random SDXL (for tests and demos)")
+    tiny.add_argument("directory", type=Path)
+    tiny.set_defaults(func=_tiny_model)
+
+    train = sub.add_parser("train", help="validate photos and queue a DreamBooth-LoRA training")
+    train.add_argument("photos", nargs="+", type=Path, metavar="PHOTO_OR_ZIP")
+    train.add_argument("--name", required=True, help="what you call the pet, e.g. thor")
+    train.add_argument("--class", dest="class_noun", required=True, help="e.g. cat, dog")
+    train.add_argument("--steps", type=int)
+    train.add_argument("--resolution", type=int)
+    train.add_argument("--checkpoint-every", type=int)
+    train.add_argument("--prior-preservation", action="store_true", default=None)
+    train.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
+    train.set_defaults(func=_train)
+
+    engine = sub.add_parser("engine", help="run the GPU worker")
+    engine.add_argument("--until-idle", action="store_true", help="exit 0 once the queue is empty")
+    engine.set_defaults(func=_engine)
+
+    status = sub.add_parser("status", help="jobs, queue positions, ETAs, subjects, engines")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=_status)
+    return parser
+
+
+def _tiny_model(args: argparse.Namespace) -> int:
+    from engine.models.tiny import build_tiny_sdxl
+
+    path = build_tiny_sdxl(args.directory)
+    print(f"Tiny SDXL written to {path}. Use it with: PETBOOTH_BASE_MODEL={path}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    from engine.enrollment import EnrollmentRefused, TrainingOrder, enrol_subject
+    from engine.intake import Upload
+
+    uploads, missing = [], []
+    for path in args.photos:
+        if path.is_file():
+            uploads.append(Upload(filename=path.name, data=path.read_bytes()))
+        else:
+            missing.append(f"{path}: no such file")
+    if missing:
+        print("\n".join(missing), file=sys.stderr)
+        return 2
+    overrides = {key: value for key, value in {
+        "steps": args.steps, "resolution": args.resolution,
+        "checkpoint_every": args.checkpoint_every,
+        "prior_preservation": args.prior_preservation,
+    }.items() if value is not None}
+    order = TrainingOrder(owner_id=args.owner, name=args.name, class_noun=args.class_noun,
+                          overrides=overrides)
+    settings = Settings()
+
+    async def run() -> int:
+        from engine.store import Database
+
+        async with await Database.open(settings.database_path) as db:
+            try:
+                enrolled = await enrol_subject(db, settings, order, uploads)
+            except EnrollmentRefused as refused:
+                _print_refusal(refused)
+                return 1
+        for rejection in enrolled.intake.rejected:
+            print(f"skipped {rejection.filename}: {rejection.reason}", file=sys.stderr)
+        for warning in enrolled.intake.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print(
+            f"queued job {enrolled.job_id}: {enrolled.subject.name} "
+            f"({len(enrolled.intake.accepted)} photos, token {enrolled.subject.token}, "
+            f"{enrolled.config.steps} steps at {enrolled.config.resolution} px); "
+            f"crops: {enrolled.contact_sheet}",
+            file=sys.stderr,
+        )
+        print(enrolled.job_id)
+        return 0
+
+    return asyncio.run(run())
+
+
+def _print_refusal(refused: Exception) -> None:
+    from engine.enrollment import EnrollmentRefused
+
+    assert isinstance(refused, EnrollmentRefused)
+    print("Training not queued:", file=sys.stderr)
+    for reason in refused.reasons:
+        print(f"  - {reason}", file=sys.stderr)
+    if refused.intake is not None:
+        for rejection in refused.intake.rejected:
+            print(f"  - {rejection.filename}: {rejection.reason}", file=sys.stderr)
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from engine.store import Database
+    from engine.worker import Engine
+
+    settings = Settings()
+
+    async def run() -> None:
+        async with await Database.open(settings.database_path) as db:
+            worker = Engine(settings, db)
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, worker.shutdown)
+            await worker.run(until_idle=args.until_idle)
+
+    asyncio.run(run())
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from engine.status import build_status
+    from engine.store import Database
+
+    settings = Settings()
+
+    async def run() -> int:
+        async with await Database.open(settings.database_path) as db:
+            report = await build_status(db)
+        if args.json:
+            print(json.dumps(report.as_dict(), indent=2))
+        else:
+            print(_format_status(report.as_dict()))
+        return 0
+
+    return asyncio.run(run())
+
+
+def _format_status(report: dict) -> str:
+    lines = ["JOBS"]
+    for job in report["jobs"]:
+        where = f"#{job['position']} in queue" if job["position"] else job["state"]
+        eta = f", ETA {_duration(job['eta_seconds'])}" if job["eta_seconds"] is not None else ""
+        error = f" - {job['error']}" if job["error"] else ""
+        lines.append(f"  job {job['id']:>4} {job['kind']:<8} {where:<14} "
+                     f"step {job['step']}/{job['total_steps']}{eta}{error}")
+    lines.append("SUBJECTS")
+    lines += [f"  {s['name']} ({s['class_noun']}, token {s['token']}): {s['status']}"
+              for s in report["subjects"]]
+    lines.append("ENGINES")
+    lines += [f"  {e['worker_id']} on {e['device']}: heartbeat {e['heartbeat_age_seconds']} s ago"
+              + (f", running job {e['job_id']}" if e["job_id"] else "")
+              for e in report["engines"]] or ["  none running"]
+    return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(seconds)) if seconds >= 60 else f"{seconds:.0f}s"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Environment and process helpers for tests that run the real `petbooth` CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+
+def engine_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
+    """Settings for a CPU engine on the tiny model: small photos, every event recorded."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PETBOOTH_")}
+    env.update({
+        "PETBOOTH_DATA_DIR": str(data_dir),
+        "PETBOOTH_BASE_MODEL": str(model_dir),
+        "PETBOOTH_DEVICE": "cpu",
+        "PETBOOTH_MIN_PHOTO_SIDE": "64",
+        "PETBOOTH_PROGRESS_EVERY_SECONDS": "0",
+        "PETBOOTH_POLL_SECONDS": "0.2",
+        "PETBOOTH_TRAINING__PREVIEW_STEPS": "2",
+        "PETBOOTH_TRAINING__VALIDATION_PROMPTS": json.dumps(["a photo of {token} {cls}"]),
+        "HF_HUB_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+    })
+    env.update(extra)
+    return env
+
+
+def petbooth(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *args],
+        env=env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def start_petbooth(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "engine.cli", *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+
+
+def event_rows(database: Path, kind: str) -> list[dict]:
+    with sqlite3.connect(database) as conn:
+        rows = conn.execute(
+            "SELECT payload FROM events WHERE kind = ? ORDER BY id", (kind,)
+        ).fetchall()
+    return [json.loads(r[0]) for r in rows]
