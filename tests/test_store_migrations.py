@@ -77,7 +77,10 @@ def test_gaps_in_numbering_are_rejected(tmp_path: Path) -> None:
 
 def test_concurrent_starts_migrate_once(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
-    code = f"from engine.store.migrate import migrate; print(migrate(__import__('pathlib').Path({str(path)!r})))"
+    code = (
+        "import pathlib; from engine.store.migrate import migrate; "
+        f"print(migrate(pathlib.Path({str(path)!r})))"
+    )
     procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
     outputs = [p.communicate(timeout=60) for p in procs]

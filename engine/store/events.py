@@ -59,7 +59,8 @@ async def mark_delivered(db: Database, event_id: int, message_id: int | None = N
 
 
 async def for_job(db: Database, job_id: int, kind: EventKind | None = None) -> list[Event]:
-    sql, args = "SELECT * FROM events WHERE job_id = ?", [job_id]
+    sql = "SELECT * FROM events WHERE job_id = ?"
+    args: list[object] = [job_id]
     if kind is not None:
         sql += " AND kind = ?"
         args.append(kind.value)

@@ -203,7 +203,8 @@ async def get(db: Database, job_id: int) -> Job | None:
 async def list_jobs(
     db: Database, *, owner_id: int | None = None, states: Iterable[JobState] | None = None
 ) -> list[Job]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[object] = []
     if owner_id is not None:
         clauses.append("owner_id = ?")
         args.append(owner_id)

@@ -1,0 +1,45 @@
+# One command to set up and run the product, one to set up and run the tests.
+#   make run    - create .venv, install petbooth, start it
+#   make test   - create .venv, install petbooth with test tools, lint, type-check, test
+# On a machine without an NVIDIA GPU, torch is pinned to the CPU build first so pip never
+# pulls the multi-GB CUDA wheel; with a GPU, pip takes the normal CUDA build.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+CPU_TORCH ?= torch==2.13.0
+HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
+
+.PHONY: setup setup-test run engine test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+setup: $(BIN)/python
+ifneq ($(HAS_GPU),yes)
+	$(BIN)/pip install --quiet "$(CPU_TORCH)"
+endif
+	$(BIN)/pip install --quiet -e .
+
+setup-test: $(BIN)/python
+ifneq ($(HAS_GPU),yes)
+	$(BIN)/pip install --quiet "$(CPU_TORCH)"
+endif
+	$(BIN)/pip install --quiet -e ".[test]"
+
+run: setup
+	$(BIN)/petbooth --verbose engine
+
+lint:
+	$(BIN)/ruff check bot engine tests bench
+	$(BIN)/mypy
+
+test: setup-test lint
+	HF_HUB_OFFLINE=1 $(BIN)/pytest -q
+
+bench: setup
+	$(BIN)/python bench/train_speed.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

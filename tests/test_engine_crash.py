@@ -1,0 +1,66 @@
+"""An engine killed with SIGKILL mid-training: the job resumes from its last checkpoint on the
+next engine and finishes with a continuous step count (real processes, tiny SDXL)."""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.engine_env import engine_env, event_rows, petbooth, start_petbooth
+from tests.samples import write_photos
+
+pytestmark = pytest.mark.slow
+
+
+def _wait_for_checkpoint(database: Path, step: int, proc, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        if database.exists():
+            with sqlite3.connect(database) as conn:
+                if conn.execute(
+                    "SELECT 1 FROM events WHERE kind = 'checkpoint' "
+                    "AND json_extract(payload, '$.step') >= ?", (step,)
+                ).fetchone():
+                    return
+        time.sleep(0.05)
+    raise AssertionError(f"no checkpoint at step {step} within {timeout} s")
+
+
+def test_sigkilled_engine_resumes_from_checkpoint(tmp_path: Path, tiny_model_dir: Path) -> None:
+    data = tmp_path / "data"
+    database = data / "petbooth.sqlite3"
+    env = engine_env(data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2",
+                     PETBOOTH_HEARTBEAT_SECONDS="0.5")
+    photos = write_photos(tmp_path / "photos", 5)
+    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
+                      "--steps", "8", "--resolution", "64", "--checkpoint-every", "2", env=env)
+    assert queued.returncode == 0, queued.stderr
+
+    first = start_petbooth("engine", env=env)
+    try:
+        _wait_for_checkpoint(database, 4, first)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=30)
+    killed_at = max(p["step"] for p in event_rows(database, "checkpoint"))
+    assert killed_at < 8, "the engine finished before it was killed; make the job longer"
+
+    second = petbooth("engine", "--until-idle", env=env)
+    assert second.returncode == 0, second.stdout + second.stderr
+
+    (retry,) = event_rows(database, "retrying")
+    assert retry["attempt"] == 2
+    (done,) = event_rows(database, "done")
+    assert done["steps"] == 8 and done["resumed_from"] == killed_at
+    progress = [p["step"] for p in event_rows(database, "progress")]
+    # first run: 1..k (k >= killed_at); second run continues at killed_at + 1, never from 1
+    restart = progress.index(killed_at + 1, killed_at)
+    assert progress[:restart] == list(range(1, restart + 1))
+    assert progress[restart:] == list(range(killed_at + 1, 9))
+    checkpoints = sorted({p["step"] for p in event_rows(database, "checkpoint")})
+    assert checkpoints == [2, 4, 6, 8]
