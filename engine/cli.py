@@ -53,6 +53,11 @@ def _parser() -> argparse.ArgumentParser:
     engine.add_argument("--until-idle", action="store_true", help="exit 0 once the queue is empty")
     engine.set_defaults(func=_engine)
 
+    bot = sub.add_parser("bot", help="run the Discord bot (needs PETBOOTH_DISCORD_TOKEN)")
+    bot.add_argument("--sync-commands", action="store_true",
+                     help="register the slash commands with Discord, then run")
+    bot.set_defaults(func=_bot)
+
     status = sub.add_parser("status", help="jobs, queue positions, ETAs, subjects, engines")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
@@ -143,6 +148,12 @@ def _engine(args: argparse.Namespace) -> int:
 
     asyncio.run(run())
     return 0
+
+
+def _bot(args: argparse.Namespace) -> int:
+    from bot.__main__ import main as bot_main
+
+    return bot_main(sync_commands=args.sync_commands)
 
 
 def _status(args: argparse.Namespace) -> int:

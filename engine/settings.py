@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The seed's validation prompts, with {token} and {cls} filled per subject.
@@ -48,6 +48,19 @@ class TrainingDefaults(BaseModel):
     use_8bit_adam: Literal["auto", "on", "off"] = "auto"  # auto: bitsandbytes AdamW8bit on CUDA
 
 
+class GenerationDefaults(BaseModel):
+    """/imagine defaults. The seed needed 80-100 steps with SDXL's default Euler scheduler;
+    DPM-Solver++ (2M, Karras sigmas) converges in about a third of that."""
+
+    steps: int = Field(30, ge=1, le=100)  # DPM-Solver++ 2M Karras: 25-30 is converged
+    guidance_scale: float = Field(5.0, ge=0, le=30)  # SDXL base's recommended 5-7
+    resolution: int = Field(1024, ge=64, le=2048)  # "square"; other aspects keep the area
+    max_count: int = Field(4, ge=1, le=8)  # images per request
+    max_prompt_chars: int = Field(1000, ge=10)  # Discord's option cap is 6000; 1000 is plenty
+    max_prompt_chunks: int = Field(3, ge=1, le=8)  # 75-token chunks encoded; rest reported cut
+    lora_cache_size: int = Field(8, ge=1)  # recently used LoRAs kept in memory (~10 MB each)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PETBOOTH_",
@@ -63,7 +76,12 @@ class Settings(BaseSettings):
     # fp16-fix VAE: SDXL's own VAE overflows to NaN in fp16; set to "" to use the base model's.
     vae: str = "madebyollin/sdxl-vae-fp16-fix"
     device: str = "auto"  # "auto" (cuda if available), "cuda", "cuda:1", "cpu"
-    discord_token: str | None = None  # secret: no default; the bot refuses to start without it
+    # Discord (the bot). The token is a secret: no default, the bot refuses to start without it.
+    discord_token: SecretStr | None = None
+    discord_dev_guild_id: int | None = None  # sync commands to this guild only (instant)
+    discord_admin_role: str | None = None  # role name that may see and cancel every job
+    delivery_poll_seconds: float = Field(1.0, gt=0)  # outbox poll; events are seconds apart
+    discord_upload_limit_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # bot upload cap
 
     # Queue
     lease_seconds: float = Field(60.0, gt=1)  # an engine silent this long is presumed dead
@@ -71,6 +89,7 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1)  # a job that kills its engine 3 times is failed
     progress_every_seconds: float = Field(5.0, ge=0)  # Discord edits are rate limited
     max_active_trainings_per_user: int = Field(1, ge=1)  # one GPU: one training each at a time
+    max_queued_generations_per_user: int = Field(4, ge=1)  # keeps one user from flooding
     poll_seconds: float = Field(1.0, gt=0)  # idle engine's queue poll; claims are cheap
 
     # Photo intake (the seed recommends 10-15 photos; fewer than 10 is allowed with a warning)
@@ -84,6 +103,7 @@ class Settings(BaseSettings):
     max_zip_members: int = Field(100, ge=1)
 
     training: TrainingDefaults = TrainingDefaults()
+    generation: GenerationDefaults = GenerationDefaults()
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
