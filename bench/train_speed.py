@@ -1,0 +1,108 @@
+"""Training speed and memory, through the real engine (claim -> cache -> fit -> saved LoRA).
+
+    python bench/train_speed.py                      # tiny SDXL on this machine (CPU or GPU)
+    python bench/train_speed.py --model full --resolution 1024 --steps 500   # on a GPU
+
+`--model full` builds full-size SDXL from its configs with random weights (same shapes, so
+the same speed and memory as real weights), saves it once under bench/.cache, and loads it
+through the same `from_pretrained` path as real weights. Results go to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.report import append_section, peak_rss_mib
+from engine.enrollment import TrainingOrder, enrol_subject
+from engine.intake import Upload
+from engine.settings import Settings
+from engine.store import Database, EventKind, events, jobs
+from engine.worker import Engine
+from tests.samples import jpeg
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+
+def model_dir(kind: str) -> Path:
+    import torch
+
+    if kind == "tiny":
+        from engine.models.tiny import build_tiny_sdxl
+
+        return build_tiny_sdxl(Path(tempfile.mkdtemp()) / "tiny")
+    target = CACHE / "sdxl-random-fp16"
+    if not (target / "model_index.json").exists():
+        from engine.models.full_size import build_full_size_sdxl
+
+        print("building full-size random SDXL (once)...", flush=True)
+        build_full_size_sdxl(dtype=torch.float16).save_pretrained(target)
+    return target
+
+
+async def run_job(settings: Settings, photos: int, overrides: dict) -> dict[str, float]:
+    async with await Database.open(settings.database_path) as db:
+        uploads = [Upload(f"pet{i}.jpg", jpeg(i, (1024, 1024))) for i in range(photos)]
+        enrolled = await enrol_subject(db, settings, TrainingOrder(1, "thor", "cat",
+                                                                   overrides=overrides), uploads)
+        await Engine(settings, db, "bench").run(until_idle=True)
+        job = await jobs.get(db, enrolled.job_id)
+        assert job is not None and job.state.value == "succeeded", job
+        started = (await events.for_job(db, job.id, EventKind.STARTED))[0].created_at
+        done = (await events.for_job(db, job.id, EventKind.DONE))[0].created_at
+        return {"seconds_per_step": job.seconds_per_step or float("nan"),
+                "claim_to_lora_s": done - started}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=["tiny", "full"], default="tiny")
+    parser.add_argument("--resolution", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--photos", type=int, default=10)
+    parser.add_argument("--checkpointing", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    resolution = args.resolution or (1024 if args.model == "full" else 64)
+    steps = args.steps or (500 if args.model == "full" else 20)
+
+    import torch
+
+    base = model_dir(args.model)
+    data = Path(tempfile.mkdtemp(prefix="petbooth-bench-"))
+    os.environ["PETBOOTH_TRAINING__GRADIENT_CHECKPOINTING"] = args.checkpointing
+    settings = Settings(data_dir=data, base_model=str(base), vae="", min_photo_side=64,
+                        progress_every_seconds=5.0, _env_file=None)
+    overrides = {"steps": steps, "resolution": resolution, "checkpoint_every": 100}
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    began = time.perf_counter()
+    result = asyncio.run(run_job(settings, args.photos, overrides))
+    row = {
+        "model": args.model,
+        "resolution": resolution,
+        "steps": steps,
+        "grad checkpointing": settings.training.gradient_checkpointing,
+        "ms/step": round(result["seconds_per_step"] * 1000, 1),
+        "claim→LoRA s": round(result["claim_to_lora_s"], 1),
+        "process wall s": round(time.perf_counter() - began, 1),
+        "peak RSS MiB": round(peak_rss_mib()),
+        "peak VRAM GiB": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+        if torch.cuda.is_available() else "-",
+    }
+    print(row)
+    if not args.no_write:
+        title = f"Training: {args.model} SDXL, {resolution} px, {steps} steps"
+        command = "`python bench/train_speed.py " + " ".join(sys.argv[1:]) + "`"
+        print(append_section(title, [row], notes=command))
+
+
+if __name__ == "__main__":
+    main()
