@@ -1,0 +1,61 @@
+"""Turn the "auto" precision and memory settings into concrete choices for one device."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.settings import TrainingDefaults
+
+_DTYPES: dict[str, torch.dtype] = {
+    "no": torch.float32,
+    "fp16": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+
+@dataclass(frozen=True)
+class Precision:
+    weight_dtype: torch.dtype  # frozen SDXL weights; the LoRA's own weights are always fp32
+    autocast: torch.dtype | None  # None: no autocast (full fp32)
+    gradient_checkpointing: bool
+    use_8bit_adam: bool
+
+    @property
+    def needs_grad_scaler(self) -> bool:
+        # fp16 gradients underflow without loss scaling; bf16 has fp32's exponent range.
+        return self.autocast == torch.float16
+
+
+def resolve_precision(config: TrainingDefaults, device: torch.device) -> Precision:
+    """Raise ValueError listing every setting this device cannot honour."""
+    cuda = device.type == "cuda"
+    problems = []
+    if not cuda and config.mixed_precision in ("fp16", "bf16"):
+        problems.append(f"mixed_precision={config.mixed_precision} needs a CUDA device")
+    if not cuda and config.use_8bit_adam == "on":
+        problems.append("use_8bit_adam=on needs a CUDA device (bitsandbytes)")
+    if problems:
+        raise ValueError("; ".join(problems))
+    auto = _best_half(device) if cuda else torch.float32
+    dtype = _DTYPES.get(config.mixed_precision, auto)
+    return Precision(
+        weight_dtype=dtype,
+        autocast=None if dtype == torch.float32 else dtype,
+        gradient_checkpointing=_auto(config.gradient_checkpointing, cuda),
+        use_8bit_adam=_auto(config.use_8bit_adam, cuda),
+    )
+
+
+def _best_half(device: torch.device) -> torch.dtype:
+    # Turing cards (T4, the seed's Colab GPU) have no fast bf16: fp16 with loss scaling.
+    with torch.cuda.device(device):
+        native = torch.cuda.is_bf16_supported(including_emulation=False)
+    return torch.bfloat16 if native else torch.float16
+
+
+def _auto(setting: str, cuda: bool) -> bool:
+    # On CUDA both save most of the memory that decides whether SDXL fits a 16-24 GB card;
+    # on the CPU they only cost time (checkpointing) or do not exist (8-bit Adam).
+    return cuda if setting == "auto" else setting == "on"
