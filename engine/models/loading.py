@@ -81,8 +81,9 @@ def _from_pretrained(
 ) -> StableDiffusionXLPipeline:
     # A local directory holds whatever save_pretrained wrote; from the hub, never take pickles.
     use_safetensors = None if base_is_local else True
-    if not base_is_local and dtype == torch.float16:
-        # The hub's fp16 variant is half the download; not every repo has one.
+    if not base_is_local and dtype in (torch.float16, torch.bfloat16):
+        # The hub's fp16 variant is half the download (bf16 casts from it without loss
+        # that matters for inference or LoRA training); not every repo has one.
         try:
             return StableDiffusionXLPipeline.from_pretrained(
                 base_model, dtype=dtype, use_safetensors=True, variant="fp16", **extra
