@@ -75,6 +75,8 @@ def main() -> None:
 
     import torch
 
+    import engine.training  # noqa: F401  (a long-running engine has paid this import already)
+
     base = model_dir(args.model)
     data = Path(tempfile.mkdtemp(prefix="petbooth-bench-"))
     os.environ["PETBOOTH_TRAINING__GRADIENT_CHECKPOINTING"] = args.checkpointing
