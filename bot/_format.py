@@ -1,0 +1,52 @@
+"""Text for people: durations, progress bars, and the bounded lists messages are built from."""
+
+from __future__ import annotations
+
+import discord
+
+MESSAGE_LIMIT = 2000  # Discord's cap on message content
+BAR_WIDTH = 20  # fits a phone screen in a code span
+
+
+def duration(seconds: float | None) -> str:
+    """ "45 s", "12 min", "1 h 05 min"; "unknown" when there is no estimate yet."""
+    if seconds is None:
+        return "unknown"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def progress_bar(step: int, total: int, width: int = BAR_WIDTH) -> str:
+    fraction = min(max(step / total, 0.0), 1.0) if total > 0 else 0.0
+    filled = round(fraction * width)
+    return f"`{'█' * filled}{'░' * (width - filled)}` {fraction:.0%}"
+
+
+def safe(text: str) -> str:
+    """User- or engine-supplied text shown verbatim: no markdown, no mass mentions."""
+    return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
+def bullet_list(lines: list[str], budget: int) -> str:
+    """As many ``- line``s as fit in ``budget`` characters, then how many were left out."""
+    out: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        item = f"- {line}"
+        rest = len(lines) - index - 1
+        reserve = len(f"\n- …and {rest} more") if rest else 0
+        if used + len(item) + 1 + reserve > budget:
+            out.append(f"- …and {len(lines) - index} more")
+            break
+        out.append(item)
+        used += len(item) + 1
+    return "\n".join(out)
+
+
+def clip(text: str, limit: int = MESSAGE_LIMIT) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

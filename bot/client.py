@@ -1,0 +1,59 @@
+"""The bot: a discord.py client that owns nothing global. Settings and the database come
+in from ``main()``; each feature is an extension loaded in ``setup_hook``."""
+
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from bot.errors import PetBoothTree
+from engine.settings import Settings
+from engine.store import Database
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS = (
+    "bot.cogs.train",
+    "bot.cogs.imagine",
+    "bot.cogs.status",
+    "bot.cogs.pets",
+    "bot.delivery",
+)
+
+
+class PetBooth(commands.Bot):
+    def __init__(self, settings: Settings, db: Database, *, sync_commands: bool = False) -> None:
+        super().__init__(
+            # Slash commands only: no prefix commands, so no message-content intent.
+            command_prefix=commands.when_mentioned,
+            help_command=None,
+            intents=discord.Intents.default(),
+            tree_cls=PetBoothTree,
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.settings = settings
+        self.db = db
+        self._sync_commands = sync_commands
+
+    async def setup_hook(self) -> None:
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self._sync_commands:
+            await self.sync_app_commands()
+
+    async def sync_app_commands(self) -> int:
+        """Register the commands with Discord: instantly in the dev guild when one is set,
+        else globally. Only on request (``--sync-commands``): syncing on every start
+        spends a tightly rate-limited endpoint for nothing."""
+        guild_id = self.settings.discord_dev_guild_id
+        if guild_id is not None:
+            guild = discord.Object(guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("Synced %d commands to guild %d", len(synced), guild_id)
+        else:
+            synced = await self.tree.sync()
+            log.info("Synced %d commands globally (may take up to an hour to appear)", len(synced))
+        return len(synced)

@@ -1,0 +1,1 @@
+"""One feature per extension: each module here has a ``setup(bot)``."""

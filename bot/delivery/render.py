@@ -1,0 +1,110 @@
+"""Events into message text, files and buttons. No Discord calls here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import discord
+
+from bot._format import clip, duration, progress_bar, safe
+from bot._paths import existing_file
+from bot.delivery._target import Outgoing
+from bot.delivery.buttons import generation_view, preview_view
+from engine.store import Event, EventKind, Job, JobKind, Subject
+
+MAX_FILES = 10  # Discord's attachments per message
+
+
+def pet_name(job: Job, subject: Subject | None) -> str:
+    return f"**{safe(subject.name)}**" if subject else f"Job {job.id}"
+
+
+def progress_text(job: Job, subject: Subject | None, event: Event) -> str:
+    name, payload = pet_name(job, subject), event.payload
+    if event.kind is EventKind.STARTED:
+        return f"{name}: training started (job {job.id}). Progress shows here."
+    if event.kind is EventKind.RETRYING:
+        return (
+            f"{name}: the engine restarted; training resumes from step "
+            f"{payload.get('step', 0)} (attempt {payload.get('attempt', '?')})."
+        )
+    step, total = int(payload.get("step", 0)), int(payload.get("total", job.total_steps))
+    loss = payload.get("loss")
+    loss_text = f", loss {loss:.4f}" if isinstance(loss, int | float) else ""
+    return (
+        f"{name}: training {progress_bar(step, total)} step {step}/{total}{loss_text}, "
+        f"about {duration(payload.get('eta_seconds'))} left"
+    )
+
+
+def attachable(data_dir: Path, relatives: list[str], limit_bytes: int) -> tuple[list[Path], int]:
+    """The event's files that exist inside the data dir and fit one upload together;
+    returns them and how many were left out."""
+    found = [p for p in (existing_file(data_dir, r) for r in relatives) if p is not None]
+    chosen: list[Path] = []
+    used = 0
+    for path in found[:MAX_FILES]:
+        size = path.stat().st_size
+        if used + size <= limit_bytes:
+            chosen.append(path)
+            used += size
+    return chosen, len(relatives) - len(chosen)
+
+
+def _with_files(content: str, paths: list[Path], view: discord.ui.View | None = None) -> Outgoing:
+    return Outgoing(clip(content), lambda: [discord.File(p, filename=p.name) for p in paths], view)
+
+
+def preview(job: Job, subject: Subject | None, event: Event, paths: list[Path]) -> Outgoing:
+    step = int(event.payload.get("step", 0))
+    content = f"{pet_name(job, subject)} at step {step}/{job.total_steps}."
+    view = None
+    if subject is not None:
+        content += " If this looks more like your pet than later previews, press the button."
+        view = preview_view(subject.id, step)
+    return _with_files(content, paths, view)
+
+
+def ready(job: Job, subject: Subject | None, event: Event, paths: list[Path]) -> Outgoing:
+    payload = event.payload
+    name = safe(str(payload.get("subject") or (subject.name if subject else job.id)))
+    example = str(payload.get("example") or "/imagine prompt: a photo of TOK")
+    content = (
+        f"<@{job.owner_id}> **{name}** is ready after {payload.get('steps', '?')} steps! "
+        f"Try:\n`{example} subject: {name}`\n`TOK` stands for {name} in any prompt."
+    )
+    return _with_files(content, paths)
+
+
+def pictures(
+    job: Job, subject: Subject | None, event: Event, paths: list[Path], missing: int
+) -> Outgoing:
+    payload = event.payload
+    prompt = str(payload.get("prompt") or job.params.get("raw_prompt", ""))
+    parts = [
+        f"<@{job.owner_id}> {pet_name(job, subject)}: {safe(prompt[:300])}",
+        f"seed {payload.get('seed', job.params.get('seed'))}",
+    ]
+    if payload.get("truncated"):
+        parts.append("(the prompt was too long; its end was ignored)")
+    if missing:
+        parts.append(f"({missing} picture(s) too large to attach)")
+    return _with_files(" · ".join(parts), paths, generation_view(job.id))
+
+
+def failed(job: Job, subject: Subject | None, event: Event) -> Outgoing:
+    error = safe(str(event.payload.get("error") or job.error or "unknown error"))[:1500]
+    if job.kind is JobKind.TRAIN:
+        what, hint = "training", "Your photos are kept: /forget it and /train again to retry."
+    else:
+        what, hint = "pictures", "Try /imagine again."
+    return Outgoing(
+        clip(
+            f"<@{job.owner_id}> {pet_name(job, subject)}: {what} failed "
+            f"(job {job.id}): {error}\n{hint}"
+        )
+    )
+
+
+def cancelled(job: Job, subject: Subject | None) -> Outgoing:
+    return Outgoing(f"{pet_name(job, subject)}: job {job.id} was cancelled.")

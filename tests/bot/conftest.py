@@ -1,0 +1,72 @@
+"""The real bot against simcord's simulated Discord, over a real SQLite file in tmp_path."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import simcord
+
+from bot.client import PetBooth
+from bot.errors import UserError
+from engine.settings import Settings
+from engine.store import Database
+from tests.bot._world import ADMIN_ROLE, World
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "bot_errors_expected: the test provokes unexpected errors on purpose"
+    )
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        data_dir=tmp_path / "data",
+        min_photo_side=64,
+        max_file_bytes=64 * 1024,  # small, so a test can send a file over it
+        discord_admin_role=ADMIN_ROLE,
+        delivery_poll_seconds=1.0,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    settings.data_dir.mkdir(parents=True)
+    async with await Database.open(settings.database_path) as database:
+        yield database
+
+
+@pytest.fixture
+async def env(
+    settings: Settings, db: Database, request: pytest.FixtureRequest
+) -> AsyncIterator[simcord.Env]:
+    # Our own check instead of simcord's: refusals (UserError) pass through the tree's
+    # error handler on purpose; anything else the bot raised fails the test.
+    # (simcord.Env rather than simcord.run: its clock context must not span fixture tasks.)
+    environment = simcord.Env(PetBooth(settings, db, sync_commands=True), check_errors=False)
+    await environment.start()
+    try:
+        yield environment
+    finally:
+        await environment.shutdown()
+    if request.node.get_closest_marker("bot_errors_expected") is None:
+        unexpected = [e for e in environment.errors if not isinstance(e, UserError)]
+        assert not unexpected, f"the bot raised: {unexpected!r}"
+
+
+@pytest.fixture
+def world(env: simcord.Env) -> World:
+    guild = env.create_guild("Pets")
+    channel = guild.create_text_channel("pets")
+    admins = guild.create_role(ADMIN_ROLE)
+    return World(
+        guild=guild,
+        channel=channel,
+        alice=guild.add_member(env.create_user("alice")),
+        bob=guild.add_member(env.create_user("bob")),
+        admin=guild.add_member(env.create_user("carol"), roles=[admins]),
+    )

@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+import simcord
+from PIL import Image
+
+from engine.settings import Settings
+from engine.store import Database, EventKind, Job, JobKind, JobState, events, jobs
+from tests.bot._world import (
+    World,
+    bot_messages,
+    button_labels,
+    reply,
+    train,
+    trained_subject,
+)
+
+
+async def imagine(world: World, **options: object) -> str:
+    return reply(await world.alice.slash(world.channel, "imagine", **options)).content
+
+
+async def generated(world: World, db: Database, env: simcord.Env, settings: Settings) -> Job:
+    """/imagine, then play the engine: claim the job and write its pictures and `done`."""
+    await imagine(world, prompt="TOK cat on a skateboard", count=2, seed=7)
+    job = await jobs.claim_next(db, "gpu-0", 60)
+    assert job is not None and job.kind is JobKind.GENERATE
+    files = []
+    for i in range(2):
+        path = settings.job_dir(job.id) / "outputs" / f"image-{i}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (64, 64), (i * 100, 50, 50)).save(path)
+        files.append(str(path.relative_to(settings.data_dir)))
+    await events.append_event(
+        db,
+        job.id,
+        EventKind.DONE,
+        {
+            "images": 2,
+            "seed": 7,
+            "prompt": job.params["prompt"],
+            "truncated": False,
+        },
+        files=files,
+    )
+    await env.advance_time(settings.delivery_poll_seconds)
+    return job
+
+
+async def test_imagine_queues_a_job_with_the_pets_token(
+    world: World, db: Database, settings: Settings
+) -> None:
+    subject = await trained_subject(world, db, settings)
+
+    text = await imagine(world, prompt="TOK cat on a skateboard", seed=42)
+
+    job = (await jobs.list_jobs(db, owner_id=world.alice.id))[-1]
+    assert text.startswith(f"Queued 1 picture of **thor** (job {job.id}, seed 42)")
+    assert job.params["prompt"] == f"{subject.token} cat on a skateboard"
+
+
+async def test_imagine_with_tok_but_no_trained_pet_says_to_train_first(world: World) -> None:
+    await train(world.alice, world.channel)  # pending, not ready
+
+    assert "Start with /train" in await imagine(world, prompt="TOK cat")
+
+
+async def test_subject_autocomplete_offers_only_my_ready_pets(
+    world: World, db: Database, settings: Settings
+) -> None:
+    await trained_subject(world, db, settings)
+
+    mine = await world.alice.autocomplete(world.channel, "imagine", "subject", "")
+    theirs = await world.bob.autocomplete(world.channel, "imagine", "subject", "")
+
+    assert [c["value"] for c in mine] == ["thor"]
+    assert theirs == []
+
+
+async def test_pictures_are_posted_with_their_buttons(
+    world: World, db: Database, env: simcord.Env, settings: Settings
+) -> None:
+    await trained_subject(world, db, settings)
+    await generated(world, db, env, settings)
+
+    posted = bot_messages(world.channel)[-1]
+    assert "seed 7" in posted.content
+    assert [a.filename for a in posted.attachments] == ["image-0.png", "image-1.png"]
+    assert button_labels(posted) == ["Reroll", "More like these", "Delete"]
+
+
+async def test_more_queues_the_next_seeds_and_reroll_a_new_one(
+    world: World, db: Database, env: simcord.Env, settings: Settings
+) -> None:
+    await trained_subject(world, db, settings)
+    first = await generated(world, db, env, settings)
+    posted = bot_messages(world.channel)[-1]
+
+    await world.alice.click(posted, label="More like these")
+    await world.alice.click(posted, label="Reroll")
+
+    queued = await jobs.list_jobs(db, states=[JobState.QUEUED])
+    more, reroll = queued[-2:]
+    assert more.params["seed"] == 9  # seeds 7 and 8 were used by the two pictures
+    assert more.params["prompt"] == reroll.params["prompt"] == first.params["prompt"]
+    assert reroll.params["seed"] != first.params["seed"]
+
+
+async def test_only_the_requester_can_use_or_delete_the_pictures(
+    world: World, db: Database, env: simcord.Env, settings: Settings
+) -> None:
+    await trained_subject(world, db, settings)
+    await generated(world, db, env, settings)
+    posted = bot_messages(world.channel)[-1]
+    before = len(await jobs.list_jobs(db))
+
+    refused = await world.bob.click(posted, label="Reroll")
+    not_deleted = await world.bob.click(posted, label="Delete")
+    await world.alice.click(posted, label="Delete")
+
+    assert refused.response is not None and "Only the person" in refused.response.content
+    assert not_deleted.response is not None and not_deleted.response.ephemeral
+    assert len(await jobs.list_jobs(db)) == before
+    assert posted.id not in [m.id for m in bot_messages(world.channel)]
