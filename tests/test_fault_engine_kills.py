@@ -1,0 +1,82 @@
+"""Fault suite: an engine SIGKILLed at random moments, again and again, still delivers the
+LoRA an uninterrupted engine makes (to float rounding), with a step count that never restarts."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from itertools import pairwise
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tests.engine_env import engine_env, event_rows, petbooth, start_petbooth
+from tests.samples import write_photos
+
+pytestmark = pytest.mark.slow
+
+STEPS = 12
+KILLS = 3
+
+
+def queue_training(env: dict[str, str], photos: list[Path]) -> None:
+    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
+                      "--steps", str(STEPS), "--resolution", "64", "--checkpoint-every", "2",
+                      env=env)
+    assert queued.returncode == 0, queued.stderr
+
+
+def _wait_for_progress(database: Path, step: int, engine, timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert engine.poll() is None, engine.stdout.read()
+        if any(p["step"] >= step for p in event_rows(database, "progress")):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"no progress to step {step} within {timeout} s")
+
+
+def lora(data: Path) -> dict:
+    (path,) = data.glob("jobs/*/lora/pytorch_lora_weights.safetensors")
+    return load_file(path)
+
+
+def test_random_kills_end_in_the_uninterrupted_result(tmp_path: Path, tiny_model_dir: Path) -> None:
+    photos = write_photos(tmp_path / "photos", 5)
+    fault_kw = {"PETBOOTH_LEASE_SECONDS": "2", "PETBOOTH_HEARTBEAT_SECONDS": "0.5",
+                "PETBOOTH_MAX_ATTEMPTS": str(KILLS + 2)}
+    calm = engine_env(tmp_path / "calm", tiny_model_dir)
+    chaos = engine_env(tmp_path / "chaos", tiny_model_dir, **fault_kw)
+    queue_training(calm, photos)
+    queue_training(chaos, photos)
+    assert petbooth("engine", "--until-idle", env=calm).returncode == 0
+
+    database = tmp_path / "chaos" / "petbooth.sqlite3"
+    rng = random.Random(1234)  # reproducible "random" kill points
+    for target in sorted(rng.sample(range(2, STEPS), KILLS)):
+        engine = start_petbooth("engine", env=chaos)
+        _wait_for_progress(database, target, engine)
+        time.sleep(rng.uniform(0.0, 0.3))  # land anywhere in a step, checkpoint or preview
+        engine.send_signal(signal.SIGKILL)
+        engine.wait(timeout=30)
+    finished = petbooth("engine", "--until-idle", env=chaos)
+    assert finished.returncode == 0, finished.stderr
+
+    assert len(event_rows(database, "retrying")) == KILLS, "every kill lands mid-training"
+    (done,) = event_rows(database, "done")
+    assert done["steps"] == STEPS
+    progress = [p["step"] for p in event_rows(database, "progress")]
+    # each run continues from a checkpoint: a step is only ever followed by the next one,
+    # or by a restart just after an even (checkpointed) step, never by a restart at 1
+    for before, after in pairwise(progress):
+        assert after == before + 1 or (after <= before and (after - 1) % 2 == 0 and after > 1)
+    calm_lora, chaos_lora = lora(tmp_path / "calm"), lora(tmp_path / "chaos")
+    assert calm_lora.keys() == chaos_lora.keys()
+    # Not bitwise: a fresh process may pick differently aligned buffers for the same CPU
+    # kernels (measured: 3e-8 apart after one resume). A lost or repeated step moves the
+    # weights by ~1e-3, four orders of magnitude more.
+    for key in calm_lora:
+        assert torch.allclose(calm_lora[key], chaos_lora[key], rtol=0, atol=1e-6), key
