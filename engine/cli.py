@@ -50,13 +50,27 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
     train.set_defaults(func=_train)
 
+    imagine = sub.add_parser("imagine", help="queue a picture of a trained pet (or plain SDXL)")
+    imagine.add_argument("prompt", help='e.g. "a photo of TOK cat on a skateboard"')
+    imagine.add_argument("--subject", help="the pet's name (default: your latest ready pet)")
+    imagine.add_argument("--seed", type=int)
+    imagine.add_argument("--steps", type=int)
+    imagine.add_argument("--count", type=int, default=1)
+    imagine.add_argument("--negative", help="what the picture must not show")
+    imagine.add_argument("--out", type=Path, help="the engine also copies the PNGs here")
+    imagine.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
+    imagine.set_defaults(func=_imagine)
+
     engine = sub.add_parser("engine", help="run the GPU worker")
     engine.add_argument("--until-idle", action="store_true", help="exit 0 once the queue is empty")
     engine.set_defaults(func=_engine)
 
     bot = sub.add_parser("bot", help="run the Discord bot (needs PETBOOTH_DISCORD_TOKEN)")
-    bot.add_argument("--sync-commands", action="store_true",
-                     help="register the slash commands with Discord, then run")
+    bot.add_argument(
+        "--sync-commands",
+        action="store_true",
+        help="register the slash commands with Discord, then run",
+    )
     bot.set_defaults(func=_bot)
 
     status = sub.add_parser("status", help="jobs, queue positions, ETAs, subjects, engines")
@@ -86,13 +100,19 @@ def _train(args: argparse.Namespace) -> int:
     if missing:
         print("\n".join(missing), file=sys.stderr)
         return 2
-    overrides = {key: value for key, value in {
-        "steps": args.steps, "resolution": args.resolution,
-        "checkpoint_every": args.checkpoint_every,
-        "prior_preservation": args.prior_preservation,
-    }.items() if value is not None}
-    order = TrainingOrder(owner_id=args.owner, name=args.name, class_noun=args.class_noun,
-                          overrides=overrides)
+    overrides = {
+        key: value
+        for key, value in {
+            "steps": args.steps,
+            "resolution": args.resolution,
+            "checkpoint_every": args.checkpoint_every,
+            "prior_preservation": args.prior_preservation,
+        }.items()
+        if value is not None
+    }
+    order = TrainingOrder(
+        owner_id=args.owner, name=args.name, class_noun=args.class_noun, overrides=overrides
+    )
     settings = Settings()
 
     async def run() -> int:
@@ -131,6 +151,48 @@ def _print_refusal(refused: Exception) -> None:
     if refused.intake is not None:
         for rejection in refused.intake.rejected:
             print(f"  - {rejection.filename}: {rejection.reason}", file=sys.stderr)
+
+
+def _imagine(args: argparse.Namespace) -> int:
+    from engine.imagine import ImagineOrder, ImagineRefused, enqueue_imagine
+    from engine.store import Database
+
+    settings = Settings()
+    order = ImagineOrder(
+        owner_id=args.owner,
+        prompt=args.prompt,
+        subject_name=args.subject,
+        negative_prompt=args.negative,
+        count=args.count,
+        seed=args.seed,
+        steps=args.steps,
+    )
+
+    async def run() -> int:
+        async with await Database.open(settings.database_path) as db:
+            try:
+                queued = await enqueue_imagine(db, settings, order)
+            except ImagineRefused as refused:
+                print("Picture not queued:", file=sys.stderr)
+                for reason in refused.reasons:
+                    print(f"  - {reason}", file=sys.stderr)
+                return 1
+            if args.out is not None:
+                # Not an ImagineOrder field: only the command line has a local folder to name.
+                # json_set keeps the params the queue wrote, and the engine reads it at the end.
+                await db.execute(
+                    "UPDATE jobs SET params = json_set(params, '$.out_dir', ?) WHERE id = ?",
+                    (str(args.out.resolve()), queued.job_id),
+                )
+        print(
+            f"queued job {queued.job_id}: seed {queued.params['seed']}, "
+            f"{queued.params['width']}x{queued.params['height']}",
+            file=sys.stderr,
+        )
+        print(queued.job_id)
+        return 0
+
+    return asyncio.run(run())
 
 
 def _leave_a_core_free() -> None:
@@ -190,15 +252,21 @@ def _format_status(report: dict) -> str:
         where = f"#{job['position']} in queue" if job["position"] else job["state"]
         eta = f", ETA {_duration(job['eta_seconds'])}" if job["eta_seconds"] is not None else ""
         error = f" - {job['error']}" if job["error"] else ""
-        lines.append(f"  job {job['id']:>4} {job['kind']:<8} {where:<14} "
-                     f"step {job['step']}/{job['total_steps']}{eta}{error}")
+        lines.append(
+            f"  job {job['id']:>4} {job['kind']:<8} {where:<14} "
+            f"step {job['step']}/{job['total_steps']}{eta}{error}"
+        )
     lines.append("SUBJECTS")
-    lines += [f"  {s['name']} ({s['class_noun']}, token {s['token']}): {s['status']}"
-              for s in report["subjects"]]
+    lines += [
+        f"  {s['name']} ({s['class_noun']}, token {s['token']}): {s['status']}"
+        for s in report["subjects"]
+    ]
     lines.append("ENGINES")
-    lines += [f"  {e['worker_id']} on {e['device']}: heartbeat {e['heartbeat_age_seconds']} s ago"
-              + (f", running job {e['job_id']}" if e["job_id"] else "")
-              for e in report["engines"]] or ["  none running"]
+    lines += [
+        f"  {e['worker_id']} on {e['device']}: heartbeat {e['heartbeat_age_seconds']} s ago"
+        + (f", running job {e['job_id']}" if e["job_id"] else "")
+        for e in report["engines"]
+    ] or ["  none running"]
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,8 @@ class JobHooks:
         self._last_progress = 0.0
         self.stop = threading.Event()  # set by the heartbeat (cancel, lost lease) or shutdown
         self.stop_reason: str | None = None
+        # Set by the engine for a training: draws a waiting generation job, if any.
+        self.serve_waiting_generation: Callable[[], None] | None = None
 
     def request_stop(self, reason: str) -> None:
         if not self.stop.is_set():
@@ -52,9 +54,13 @@ class JobHooks:
         if step < total and now - self._last_progress < self._progress_every:
             return  # Discord edits are rate limited; the bot shows at most one per interval
         self._last_progress = now
-        payload = {"step": step, "total": total, "loss": round(loss, 5),
-                   "seconds_per_step": round(seconds_per_step, 4),
-                   "eta_seconds": round((total - step) * seconds_per_step, 1)}
+        payload = {
+            "step": step,
+            "total": total,
+            "loss": round(loss, 5),
+            "seconds_per_step": round(seconds_per_step, 4),
+            "eta_seconds": round((total - step) * seconds_per_step, 1),
+        }
         self._wait(self._progress(step, total, seconds_per_step, payload))
 
     async def _progress(
@@ -64,19 +70,29 @@ class JobHooks:
         await events.append_event(self._db, self._job.id, EventKind.PROGRESS, payload)
 
     def between_steps(self) -> None:
-        pass  # generation between optimizer steps arrives with the /imagine engine
+        if self.serve_waiting_generation is not None and not self.stop.is_set():
+            self.serve_waiting_generation()
 
     def on_checkpoint(self, step: int, path: Path) -> None:
-        self._wait(events.append_event(
-            self._db, self._job.id, EventKind.CHECKPOINT,
-            {"step": step, "path": self._relative(path)},
-        ))
+        self._wait(
+            events.append_event(
+                self._db,
+                self._job.id,
+                EventKind.CHECKPOINT,
+                {"step": step, "path": self._relative(path)},
+            )
+        )
 
     def on_preview(self, step: int, image_path: Path) -> None:
-        self._wait(events.append_event(
-            self._db, self._job.id, EventKind.PREVIEW, {"step": step},
-            files=[self._relative(image_path)],
-        ))
+        self._wait(
+            events.append_event(
+                self._db,
+                self._job.id,
+                EventKind.PREVIEW,
+                {"step": step},
+                files=[self._relative(image_path)],
+            )
+        )
 
     def should_stop(self) -> bool:
         return self.stop.is_set()

@@ -14,6 +14,7 @@ import logging
 import os
 import socket
 import time
+from typing import TYPE_CHECKING
 
 from engine.job_hooks import JobHooks
 from engine.settings import Settings
@@ -30,19 +31,37 @@ from engine.store import (
     subjects,
 )
 
+if TYPE_CHECKING:
+    from engine.generation.resident import ResidentPipeline
+
 log = logging.getLogger(__name__)
 
-SUPPORTED_KINDS = (JobKind.TRAIN,)
+SUPPORTED_KINDS = (JobKind.GENERATE, JobKind.TRAIN)
 
 
 class Engine:
-    def __init__(self, settings: Settings, db: Database, worker_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        worker_id: str | None = None,
+        resident: ResidentPipeline | None = None,
+    ) -> None:
         self.settings = settings
         self.db = db
         self.worker_id = worker_id or f"{socket.gethostname()}-{os.getpid()}"
         self._shutdown = asyncio.Event()
         self._hooks: JobHooks | None = None
         self._last_beat = 0.0
+        self._resident = resident  # the one pipeline: loaded by the first job, then kept
+
+    def resident(self) -> ResidentPipeline:
+        """The process's one pipeline (its weights load lazily, on the first job's thread)."""
+        if self._resident is None:
+            from engine.generation.resident import ResidentPipeline
+
+            self._resident = ResidentPipeline(self.settings)
+        return self._resident
 
     def shutdown(self) -> None:
         """Stop after the current job checkpoints (Ctrl-C / SIGTERM)."""
@@ -80,28 +99,55 @@ class Engine:
             await engines.beat(self.db, self.worker_id, os.getpid(), self.settings.device, job_id)
 
     async def run_job(self, job: Job) -> None:
-        from engine.train_job import run_train_job
+        from engine.generation.job import GenerationInterrupted
         from engine.training.request import TrainingInterrupted
 
         log.info("job %s (%s) claimed, attempt %s", job.id, job.kind, job.attempts)
-        hooks = JobHooks(asyncio.get_running_loop(), self.db, job, self.worker_id,
-                         self.settings.data_dir, self.settings.progress_every_seconds)
+        hooks = JobHooks(
+            asyncio.get_running_loop(),
+            self.db,
+            job,
+            self.worker_id,
+            self.settings.data_dir,
+            self.settings.progress_every_seconds,
+        )
         self._hooks = hooks
         if self._shutdown.is_set():
             hooks.request_stop("shutdown")
         heartbeat = asyncio.create_task(self._keep_lease(job, hooks))
         try:
             await self._beat(job.id, force=True)
-            await run_train_job(self.db, self.settings, job, hooks)
+            await self._dispatch(job, hooks)
             log.info("job %s succeeded", job.id)
         except TrainingInterrupted as stopped:
             await self._interrupted(job, hooks.stop_reason, stopped.step)
+        except GenerationInterrupted:
+            await self._interrupted(job, hooks.stop_reason, 0)
         except Exception as err:
             log.exception("job %s failed", job.id)
-            await self._failed(job, describe_failure(err))
+            await self._failed(job, describe_failure(err, job.kind))
         finally:
             heartbeat.cancel()
             self._hooks = None
+
+    async def _dispatch(self, job: Job, hooks: JobHooks) -> None:
+        from engine.generation.between_steps import BetweenSteps
+        from engine.generation.job import run_generate_job
+        from engine.train_job import run_train_job
+
+        resident = self.resident()
+        if job.kind is JobKind.GENERATE:
+            await run_generate_job(self.db, self.settings, job, resident, hooks)
+            return
+        hooks.serve_waiting_generation = BetweenSteps(
+            asyncio.get_running_loop(),
+            self.db,
+            self.settings,
+            self.worker_id,
+            resident,
+            lambda err: describe_failure(err, JobKind.GENERATE),
+        )
+        await run_train_job(self.db, self.settings, job, hooks, resident)
 
     async def _keep_lease(self, job: Job, hooks: JobHooks) -> None:
         while True:
@@ -119,38 +165,59 @@ class Engine:
     async def _interrupted(self, job: Job, reason: str | None, step: int) -> None:
         if reason == "cancel":
             async with self.db.transaction() as tx:
-                await jobs.finish(self.db, job.id, self.worker_id, JobState.CANCELLED,
-                                  error="Cancelled by request.", conn=tx)
-                await events.append_event(self.db, job.id, EventKind.CANCELLED,
-                                          {"step": step}, conn=tx)
-                if job.subject_id is not None:
-                    await subjects.set_status(self.db, job.subject_id, SubjectStatus.FAILED,
-                                              conn=tx)
+                await jobs.finish(
+                    self.db,
+                    job.id,
+                    self.worker_id,
+                    JobState.CANCELLED,
+                    error="Cancelled by request.",
+                    conn=tx,
+                )
+                await events.append_event(
+                    self.db, job.id, EventKind.CANCELLED, {"step": step}, conn=tx
+                )
+                if job.kind is JobKind.TRAIN and job.subject_id is not None:
+                    await subjects.set_status(
+                        self.db, job.subject_id, SubjectStatus.FAILED, conn=tx
+                    )
         elif reason == "shutdown":
             await jobs.release(self.db, job.id, self.worker_id)
             log.info("job %s checkpointed at step %s and returned to the queue", job.id, step)
 
     async def _failed(self, job: Job, message: str) -> None:
         async with self.db.transaction() as tx:
-            if not await jobs.finish(self.db, job.id, self.worker_id, JobState.FAILED,
-                                     error=message, conn=tx):
+            if not await jobs.finish(
+                self.db, job.id, self.worker_id, JobState.FAILED, error=message, conn=tx
+            ):
                 return  # not ours any more: whoever holds it now reports
-            await events.append_event(self.db, job.id, EventKind.FAILED, {"error": message},
-                                      conn=tx)
-            if job.subject_id is not None:
+            await events.append_event(
+                self.db, job.id, EventKind.FAILED, {"error": message}, conn=tx
+            )
+            if job.kind is JobKind.TRAIN and job.subject_id is not None:
                 await subjects.set_status(self.db, job.subject_id, SubjectStatus.FAILED, conn=tx)
 
 
-def describe_failure(err: BaseException) -> str:
+def describe_failure(err: BaseException, kind: JobKind = JobKind.TRAIN) -> str:
     """A sentence for the job's owner; the traceback goes to the engine log only."""
+    from engine.generation.job import GenerationRefusedError
+    from engine.generation.lora_slot import LoraUnusableError
     from engine.models.loading import ModelUnavailableError
     from engine.train_job import SubjectGoneError
     from engine.training.request import InvalidTrainRequest
 
-    if isinstance(err, ModelUnavailableError | SubjectGoneError | InvalidTrainRequest):
+    told = (
+        ModelUnavailableError,
+        SubjectGoneError,
+        InvalidTrainRequest,
+        GenerationRefusedError,
+        LoraUnusableError,
+    )
+    if isinstance(err, told):
         return str(err)
+    again = "/imagine" if kind is JobKind.GENERATE else "/train"
+    what = "Drawing the picture" if kind is JobKind.GENERATE else "Training"
     if isinstance(err, OSError) and err.errno == errno.ENOSPC:
-        return "The engine ran out of disk space. An admin must free space; then /train again."
+        return f"The engine ran out of disk space. An admin must free space; then {again} again."
     if isinstance(err, PermissionError):
         return "The engine cannot write to its data directory. An admin must fix permissions."
-    return f"Training failed unexpectedly ({type(err).__name__}); the engine log has details."
+    return f"{what} failed unexpectedly ({type(err).__name__}); the engine log has details."

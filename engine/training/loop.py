@@ -46,10 +46,19 @@ from engine.training.request import (
 )
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]  # attention projections, as in diffusers
+TRAINING_ADAPTER = "default"  # peft's default adapter name: save_lora and apply_lora use it
 
 
-def train_lora(request: TrainRequest, hooks: TrainingHooks | None = None) -> TrainResult:
-    """Train (or resume) the job's LoRA to `config.steps` optimizer steps."""
+def train_lora(
+    request: TrainRequest,
+    hooks: TrainingHooks | None = None,
+    pipeline: StableDiffusionXLPipeline | None = None,
+) -> TrainResult:
+    """Train (or resume) the job's LoRA to `config.steps` optimizer steps.
+
+    `pipeline`: the engine's resident pipeline, lent for this training (the caller removes
+    the training adapter afterwards); None loads one for this call alone.
+    """
     hooks = hooks or NullHooks()
     problems = request_problems(request)
     if problems:
@@ -57,9 +66,14 @@ def train_lora(request: TrainRequest, hooks: TrainingHooks | None = None) -> Tra
     config = request.config
     device = resolve_device(request.device)
     precision = resolve_precision(config, device)
-    pipeline = load_pipeline(
-        request.base_model, request.vae, dtype=precision.weight_dtype, device=device
-    )
+    if pipeline is None:
+        pipeline = load_pipeline(
+            request.base_model, request.vae, dtype=precision.weight_dtype, device=device
+        )
+    elif pipeline.unet.dtype != precision.weight_dtype:
+        raise ValueError(
+            f"the lent pipeline is {pipeline.unet.dtype}, training needs {precision.weight_dtype}"
+        )
     _freeze(pipeline)
     class_images = _class_images(pipeline, request) if config.prior_preservation else []
     cache = build_cache(pipeline, request, class_images, device)
@@ -125,7 +139,7 @@ def _add_lora(unet: UNet2DConditionModel, rank: int, seed: int, precision: Preci
     devices = [unet.device] if unet.device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        unet.add_adapter(config)
+        unet.add_adapter(config, adapter_name=TRAINING_ADAPTER)
     cast_training_params(unet, dtype=torch.float32)  # half-precision Adam updates vanish
 
 

@@ -1,0 +1,187 @@
+"""Generation speed and memory on the resident pipeline (not a test).
+
+    python bench/generate_speed.py                    # tiny SDXL on this machine, 64 px
+    python bench/generate_speed.py --model full       # on a GPU: 1024 px, 30 steps,
+                                                      # eager and torch.compile, + training
+
+Measures per-image latency, the LoRA swap (a cached LoRA copied into the slot), and with
+`--model full` the peak VRAM of a training step and a generation sharing the GPU. Full-size
+SDXL has random weights, built once from its configs under bench/.cache (as train_speed.py).
+Results are appended to BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import torch
+
+from bench.report import append_section, peak_rss_mib
+from bench.train_speed import model_dir
+from engine.generation.order import GenerationOrder
+from engine.generation.resident import ResidentPipeline
+from engine.settings import Settings, TrainingDefaults
+from engine.training import NullHooks, TrainRequest, train_lora
+from tests.samples import write_photos
+
+
+def make_lora(settings: Settings, root: Path, seed: int, resolution: int) -> Path:
+    """A real LoRA file of the configured rank: a 1-step training on the resident pipeline."""
+    request = TrainRequest(
+        job_dir=root / f"job-{seed}",
+        photo_paths=write_photos(root / f"photos-{seed}", 4, size=max(96, resolution)),
+        token="ohwx",
+        class_noun="cat",
+        config=TrainingDefaults(resolution=resolution, steps=1, seed=seed, validation_prompts=()),
+        base_model=settings.base_model,
+        vae=None,
+        device=settings.device,
+        priors_dir=root / "priors",
+    )
+    return train_lora(request).lora_dir
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def timed(action: object) -> float:
+    assert callable(action)
+    sync()
+    began = time.perf_counter()
+    action()
+    sync()
+    return time.perf_counter() - began
+
+
+def measure(settings: Settings, loras: list[Path], order: GenerationOrder, repeats: int) -> dict:
+    resident = ResidentPipeline(settings)
+    load_s = timed(lambda: resident.pipeline)
+    first_s = timed(lambda: resident.generate(replace(order, lora=loras[0])))  # compiles, if on
+    latencies = [
+        timed(lambda: resident.generate(replace(order, lora=loras[0]))) for _ in range(repeats)
+    ]
+    for lora in loras:
+        resident.cache.get(lora)  # from disk once; swaps below copy from host memory
+    swaps = []
+    for index in range(2 * repeats):
+        lora = resident.cache.get(loras[index % 2])
+        swaps.append(timed(lambda lora=lora: resident.slot.load(lora)))
+    after_swaps_s = timed(lambda: resident.generate(replace(order, lora=loras[1])))
+    return {
+        "load s": round(load_s, 2),
+        "first image s": round(first_s, 2),
+        "image s (median)": round(statistics.median(latencies), 3),
+        "swap ms (median)": round(1000 * statistics.median(swaps), 2),
+        "image after swaps s": round(after_swaps_s, 3),  # no recompile: same as the median
+        "resident": resident,
+    }
+
+
+def shared_gpu_peak(settings: Settings, root: Path, order: GenerationOrder, lora: Path) -> float:
+    """Peak VRAM (GiB) of a training with one generation served between its steps."""
+    resident = ResidentPipeline(settings)
+    request = TrainRequest(
+        job_dir=root / "shared",
+        photo_paths=write_photos(root / "photos-shared", 4, size=1024),
+        token="ohwx",
+        class_noun="cat",
+        config=TrainingDefaults(resolution=1024, steps=3, validation_prompts=()),
+        base_model=settings.base_model,
+        vae=None,
+        device=settings.device,
+        priors_dir=root / "priors",
+    )
+
+    class GenerateOnce(NullHooks):
+        done = False
+
+        def between_steps(self) -> None:
+            if not self.done:
+                self.done = True
+                resident.generate(replace(order, lora=lora))
+
+    torch.cuda.reset_peak_memory_stats()
+    with resident.training() as pipeline:
+        train_lora(request, GenerateOnce(), pipeline=pipeline)
+    return torch.cuda.max_memory_allocated() / 2**30
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", choices=["tiny", "full"], default="tiny")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--no-compile", action="store_true", help="full: skip the compiled run")
+    parser.add_argument("--no-write", action="store_true", help="print only")
+    args = parser.parse_args()
+    full = args.model == "full"
+    if full and not torch.cuda.is_available():
+        sys.exit("--model full needs a CUDA GPU")
+    resolution, steps = (1024, 30) if full else (64, 4)
+    base = model_dir(args.model)
+    root = Path(tempfile.mkdtemp(prefix="petbooth-genbench-"))
+    settings = Settings(
+        _env_file=None,
+        data_dir=root,
+        base_model=str(base),
+        vae="",  # type: ignore[call-arg]
+        generation={"resolution": resolution},
+    )
+    order = GenerationOrder(
+        prompt="a photo of ohwx cat on a skateboard",
+        negative_prompt="",
+        count=1,
+        seed=0,
+        steps=steps,
+        guidance_scale=5.0,
+        width=resolution,
+        height=resolution,
+        lora=None,
+        subject="bench",
+    )
+    loras = [make_lora(settings, root, seed, min(resolution, 256)) for seed in (1, 2)]
+    modes = [False] + ([True] if full and not args.no_compile else [])
+    rows = []
+    for compiled in modes:
+        mode_settings = settings.model_copy(
+            update={"generation": settings.generation.model_copy(update={"compile": compiled})}
+        )
+        result = measure(mode_settings, loras, order, args.repeats)
+        result.pop("resident")
+        rows.append(
+            {
+                "model": args.model,
+                "px": resolution,
+                "steps": steps,
+                "compile": compiled,
+                **result,
+                "peak VRAM GiB": round(torch.cuda.max_memory_allocated() / 2**30, 2)
+                if torch.cuda.is_available()
+                else "-",
+                "peak RSS MiB": round(peak_rss_mib()),
+            }
+        )
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    notes = "`python bench/generate_speed.py " + " ".join(sys.argv[1:]) + "`"
+    if full:
+        peak = shared_gpu_peak(settings, root, order, loras[0])
+        notes += f"; training (1024 px) + one generation between its steps: peak {peak:.2f} GiB"
+    for row in rows:
+        print(row)
+    print(notes)
+    if not args.no_write:
+        title = f"Generation: {args.model} SDXL, {resolution} px, {steps} steps (DPM++ 2M Karras)"
+        print(append_section(title, rows, notes=notes))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Serve a waiting `generate` job on the training thread, between two optimizer steps.
+
+A training runs for many minutes; a picture takes seconds. After each optimizer step the
+training thread asks the queue (through the engine's event loop) for a waiting generation,
+at most once per `min_interval` so that an idle queue costs the training nothing measurable,
+and draws it on the same resident pipeline (ResidentPipeline.generate puts the training's
+state back afterwards). A failing generation is recorded as failed; the training goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from engine.generation.job import build_order, draw_and_save, output_dir, record_done, record_failed
+from engine.settings import Settings
+from engine.store import Database, JobKind, jobs
+
+if TYPE_CHECKING:
+    from engine.generation.resident import ResidentPipeline
+
+log = logging.getLogger(__name__)
+
+CLAIM_INTERVAL_SECONDS = 0.5  # one SQLite claim costs ~1 ms; twice a second is plenty
+
+
+class BetweenSteps:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        db: Database,
+        settings: Settings,
+        worker_id: str,
+        resident: ResidentPipeline,
+        describe_failure: Callable[[BaseException], str],
+        min_interval: float = CLAIM_INTERVAL_SECONDS,
+    ) -> None:
+        self._loop = loop
+        self._db = db
+        self._settings = settings
+        self._worker_id = worker_id
+        self._resident = resident
+        self._describe = describe_failure
+        self._min_interval = min_interval
+        self._last_claim = -float("inf")
+        self.served: list[int] = []  # job ids drawn between steps, in order
+
+    def _wait(self, coro: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self._last_claim < self._min_interval:
+            return
+        self._last_claim = now
+        job = self._wait(
+            jobs.claim_next(
+                self._db, self._worker_id, self._settings.lease_seconds, (JobKind.GENERATE,)
+            )
+        )
+        if job is None:
+            return
+        log.info("job %s (generate) served between training steps", job.id)
+        self.served.append(job.id)
+        try:
+            order = self._wait(build_order(self._db, self._settings, job))
+
+            def keep_lease(index: int) -> None:
+                self._wait(
+                    jobs.heartbeat(self._db, job.id, self._worker_id, self._settings.lease_seconds)
+                )
+
+            drawn = draw_and_save(
+                self._resident, order, output_dir(self._settings, job.id), keep_lease
+            )
+            self._wait(record_done(self._db, self._settings, job, self._worker_id, order, drawn))
+        except Exception as err:
+            log.exception("job %s (generate, between steps) failed", job.id)
+            self._wait(record_failed(self._db, job, self._worker_id, self._describe(err)))

@@ -1,0 +1,160 @@
+"""A claimed `generate` job: find the subject's LoRA, draw, save PNGs, record the outcome.
+
+The async parts talk to the store; `draw_and_save` is the heavy part and runs on a worker
+thread: the engine's own for a job claimed between jobs, the training thread for one served
+between two optimizer steps. A job whose engine dies is simply drawn again after its lease
+expires: the seed is in its params, so the retry draws the same images.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from engine.generation.order import GenerationOrder
+from engine.settings import Settings
+from engine.store import Database, EventKind, Job, JobKind, JobState, events, jobs, subjects
+
+if TYPE_CHECKING:
+    from engine.generation.resident import ResidentPipeline
+    from engine.job_hooks import JobHooks
+
+log = logging.getLogger(__name__)
+
+
+class GenerationRefusedError(RuntimeError):
+    """The job cannot be drawn as asked; str() says why, to the person who asked."""
+
+
+class GenerationInterrupted(Exception):
+    """Stopped between two images (cancel, shutdown, lost lease)."""
+
+
+@dataclass(frozen=True)
+class Drawn:
+    files: list[Path]
+    truncated: str | None
+
+
+async def build_order(db: Database, settings: Settings, job: Job) -> GenerationOrder:
+    if job.subject_id is None:
+        return GenerationOrder.from_params(job.params, lora=None, subject=None)
+    subject = await subjects.get(db, job.subject_id)
+    if subject is None:
+        raise GenerationRefusedError("The pet for this picture was deleted.")
+    step = job.params.get("checkpoint_step") or subject.chosen_step
+    lora = await _lora_location(db, settings, subject.id, subject.lora_path, step)
+    return GenerationOrder.from_params(job.params, lora=lora, subject=subject.name)
+
+
+async def _lora_location(
+    db: Database, settings: Settings, subject_id: int, lora_path: str | None, step: int | None
+) -> Path:
+    if step is None:
+        if lora_path is None:
+            raise GenerationRefusedError("This pet has no trained model yet. /status shows why.")
+        return settings.data_dir / lora_path
+    row = await db.fetch_one(
+        "SELECT id FROM jobs WHERE subject_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
+        (subject_id, JobKind.TRAIN.value),
+    )
+    checkpoint = None
+    if row is not None:
+        checkpoint = settings.job_dir(int(row[0])) / "checkpoints" / f"step-{step:06d}"
+    if checkpoint is None or not checkpoint.is_dir():
+        raise GenerationRefusedError(
+            f"Step {step} of this pet is no longer kept; pick another step or the final model."
+        )
+    return checkpoint
+
+
+def output_dir(settings: Settings, job_id: int) -> Path:
+    return settings.data_dir / "outputs" / str(job_id)
+
+
+def draw_and_save(
+    resident: ResidentPipeline,
+    order: GenerationOrder,
+    directory: Path,
+    after_image: Callable[[int], None] = lambda index: None,
+) -> Drawn:
+    """Draw on the resident pipeline; PNGs are written whole or not at all."""
+    rendered = resident.generate(order, after_image)
+    directory.mkdir(parents=True, exist_ok=True)
+    files = []
+    for index, image in enumerate(rendered.images):
+        path = directory / f"image-{index}.png"
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        image.save(temporary, format="PNG")
+        os.replace(temporary, path)
+        files.append(path)
+    return Drawn(files, rendered.truncated)
+
+
+async def record_done(
+    db: Database,
+    settings: Settings,
+    job: Job,
+    worker_id: str,
+    order: GenerationOrder,
+    drawn: Drawn,
+) -> None:
+    root = settings.data_dir.resolve()
+    payload = {
+        "images": len(drawn.files),
+        "seed": order.seed,
+        "prompt": order.prompt,
+        "truncated": drawn.truncated,
+        "subject": order.subject,
+        "steps": order.steps,
+        "width": order.width,
+        "height": order.height,
+    }
+    async with db.transaction() as tx:
+        if not await jobs.finish(db, job.id, worker_id, JobState.SUCCEEDED, conn=tx):
+            return  # the lease ran out meanwhile: whoever holds the job now reports
+        await events.append_event(
+            db,
+            job.id,
+            EventKind.DONE,
+            payload,
+            files=[str(p.resolve().relative_to(root)) for p in drawn.files],
+            conn=tx,
+        )
+    out_dir = job.params.get("out_dir")
+    if out_dir:  # `petbooth imagine --out DIR`: a copy where the operator asked for it
+        await asyncio.to_thread(_copy_into, drawn.files, Path(out_dir))
+
+
+def _copy_into(files: list[Path], directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for path in files:
+        shutil.copy2(path, directory / path.name)
+
+
+async def record_failed(db: Database, job: Job, worker_id: str, message: str) -> None:
+    async with db.transaction() as tx:
+        if await jobs.finish(db, job.id, worker_id, JobState.FAILED, error=message, conn=tx):
+            await events.append_event(db, job.id, EventKind.FAILED, {"error": message}, conn=tx)
+
+
+async def run_generate_job(
+    db: Database, settings: Settings, job: Job, resident: ResidentPipeline, hooks: JobHooks
+) -> None:
+    """A generation job claimed on its own (no training running): draw on a worker thread."""
+    order = await build_order(db, settings, job)
+
+    def stop_if_asked(index: int) -> None:
+        if index + 1 < order.count and hooks.should_stop():
+            raise GenerationInterrupted()
+
+    drawn = await asyncio.to_thread(
+        draw_and_save, resident, order, output_dir(settings, job.id), stop_if_asked
+    )
+    await record_done(db, settings, job, hooks.worker_id, order, drawn)

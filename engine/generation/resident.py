@@ -1,0 +1,196 @@
+"""The engine's one SDXL pipeline, loaded once and shared by training and generation.
+
+Between jobs it rests with every weight frozen, the UNet in eval mode, the text encoders and
+VAE on the device, and only the LoRA slot active. Training borrows it (`training()`), adds
+its own adapter, parks the encoders, and gives it back clean. Generation borrows it even in
+the middle of a training (`generate()`): it notes the training's state (active adapter, the
+parameters that take gradients, train/eval mode, where the encoders are parked), renders,
+and puts every bit of that state back, so the training goes on as if nothing happened.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
+    StableDiffusionXLPipeline,
+)
+from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
+
+from engine.generation.lora_slot import SLOT, LoraCache, LoraSlot
+from engine.generation.order import GenerationOrder
+from engine.generation.render import Rendered, generation_scheduler, render_images
+from engine.models.loading import load_pipeline, resolve_device
+from engine.settings import Settings, TrainingDefaults
+from engine.training.loop import TRAINING_ADAPTER
+from engine.training.precision import resolve_precision
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Borrowed:
+    """What a generation must put back: the training's view of the shared pipeline."""
+
+    active: list[str]
+    trainable: list[torch.nn.Parameter]
+    unet_training: bool
+    homes: dict[torch.nn.Module, torch.device]
+
+
+class ResidentPipeline:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.device = resolve_device(settings.device)
+        self.dtype = resolve_precision(settings.training, self.device).weight_dtype
+        self.cache = LoraCache(settings.generation.lora_cache_size)
+        self._pipeline: StableDiffusionXLPipeline | None = None
+        self._slot: LoraSlot | None = None
+        self._unet_for_sampling: Any = None  # torch.compile's wrapper of the same UNet
+        self._training = False
+        self._scheduler: DPMSolverMultistepScheduler | None = None
+
+    @property
+    def pipeline(self) -> StableDiffusionXLPipeline:
+        """The pipeline, loaded on first use (seconds to a minute for SDXL; once per process)."""
+        if self._pipeline is None:
+            self._load()
+        assert self._pipeline is not None
+        return self._pipeline
+
+    @property
+    def slot(self) -> LoraSlot:
+        self.pipeline  # noqa: B018  (loads it)
+        assert self._slot is not None
+        return self._slot
+
+    def _load(self) -> None:
+        settings = self.settings
+        log.info("loading the resident pipeline %s (%s)", settings.base_model, self.dtype)
+        pipeline = load_pipeline(
+            settings.base_model, settings.vae or None, dtype=self.dtype, device=self.device
+        )
+        for model in _models(pipeline):
+            model.requires_grad_(False)
+        self._slot = LoraSlot(pipeline.unet, settings.generation.lora_slot_rank)
+        _freeze(pipeline.unet)
+        self._scheduler = generation_scheduler(pipeline)
+        if settings.generation.compile:
+            # Swaps copy into the slot in place and its scalings are tensors: no recompile.
+            self._unet_for_sampling = torch.compile(pipeline.unet)
+        self._pipeline = pipeline
+
+    def fits(self, config: TrainingDefaults) -> bool:
+        """Whether a training with `config` can run on this pipeline (same weight dtype)."""
+        return resolve_precision(config, self.device).weight_dtype == self.dtype
+
+    @contextmanager
+    def training(self) -> Iterator[StableDiffusionXLPipeline]:
+        """Lend the pipeline to `train_lora`; on the way back remove the training adapter."""
+        pipeline = self.pipeline
+        self.slot.clear()  # class images must be the base model's: the empty slot adds zero
+        self._training = True
+        try:
+            yield pipeline
+        finally:
+            self._training = False
+            self._clean_after_training(pipeline)
+
+    def _clean_after_training(self, pipeline: StableDiffusionXLPipeline) -> None:
+        unet = pipeline.unet
+        unet.enable_adapters()
+        unet.set_adapter(SLOT)  # first, so that deleting the training adapter deletes no active one
+        if TRAINING_ADAPTER in getattr(unet, "peft_config", {}):
+            unet.delete_adapters(TRAINING_ADAPTER)
+        if unet.is_gradient_checkpointing:
+            unet.disable_gradient_checkpointing()
+        unet.eval()
+        _freeze(unet)
+        for model in (pipeline.text_encoder, pipeline.text_encoder_2, pipeline.vae):
+            model.to(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # the optimizer's and activations' blocks
+
+    def generate(
+        self, order: GenerationOrder, after_image: Callable[[int], None] = lambda index: None
+    ) -> Rendered:
+        """Render `order` with its subject's LoRA swapped into the slot (or none at all),
+        whether the pipeline is resting or lent to a training that is between two steps."""
+        pipeline = self.pipeline
+        lora = self.cache.get(order.lora) if order.lora is not None else None
+        with self._borrowed(pipeline) as unet:
+            if lora is None:
+                unet.disable_adapters()  # plain SDXL
+            else:
+                self.slot.load(lora)
+                unet.set_adapter(SLOT)
+            devices = [self.device] if self.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                return self._render(pipeline, order, after_image)
+
+    def _render(
+        self,
+        pipeline: StableDiffusionXLPipeline,
+        order: GenerationOrder,
+        after_image: Callable[[int], None],
+    ) -> Rendered:
+        chunks = self.settings.generation.max_prompt_chunks
+        assert self._scheduler is not None
+        if self._unet_for_sampling is None:
+            return render_images(pipeline, self._scheduler, order, chunks, self.device, after_image)
+        eager = pipeline.unet
+        pipeline.unet = self._unet_for_sampling  # same parameters, compiled forward
+        try:
+            return render_images(pipeline, self._scheduler, order, chunks, self.device, after_image)
+        finally:
+            pipeline.unet = eager
+
+    @contextmanager
+    def _borrowed(self, pipeline: StableDiffusionXLPipeline) -> Iterator[UNet2DConditionModel]:
+        unet = pipeline.unet
+        homes = {
+            m: _device_of(m) for m in (pipeline.text_encoder, pipeline.text_encoder_2, pipeline.vae)
+        }
+        state = _Borrowed(
+            active=list(unet.active_adapters()),
+            trainable=[p for p in unet.parameters() if p.requires_grad],
+            unet_training=unet.training,
+            homes=homes,
+        )
+        unet.eval()
+        for model in homes:
+            model.to(self.device)  # parked on the CPU by a training: back for a moment
+        try:
+            yield unet
+        finally:
+            self._give_back(unet, state)
+
+    def _give_back(self, unet: UNet2DConditionModel, state: _Borrowed) -> None:
+        unet.enable_adapters()
+        unet.set_adapter(state.active)
+        # peft's set_adapter and enable_adapters switch requires_grad on whole adapters;
+        # the training's optimizer holds exactly `trainable`, so that set is restored.
+        _freeze(unet)
+        for parameter in state.trainable:
+            parameter.requires_grad_(True)
+        unet.train(state.unet_training)
+        for model, home in state.homes.items():
+            model.to(home)
+
+
+def _models(pipeline: StableDiffusionXLPipeline) -> list[torch.nn.Module]:
+    return [pipeline.unet, pipeline.vae, pipeline.text_encoder, pipeline.text_encoder_2]
+
+
+def _freeze(model: torch.nn.Module) -> None:
+    model.requires_grad_(False)
+
+
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device
