@@ -76,7 +76,50 @@ def _parser() -> argparse.ArgumentParser:
     status = sub.add_parser("status", help="jobs, queue positions, ETAs, subjects, engines")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
+
+    run = sub.add_parser("run", help="migrate, then run the bot and one engine per GPU")
+    run.add_argument("--no-bot", action="store_true", help="engines only (no Discord)")
+    run.set_defaults(func=_run)
+
+    doctor = sub.add_parser("doctor", help="check token, GPU, disk, models and database")
+    doctor.add_argument("--liveness", action="store_true",
+                        help="only: has an engine sent a heartbeat lately (healthcheck)")
+    doctor.set_defaults(func=_doctor)
+
+    download = sub.add_parser("download-models", help="fetch the base model and VAE now")
+    download.set_defaults(func=_download_models)
     return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from engine.supervisor import run_all
+
+    if not args.verbose:  # a long-running service logs what it does
+        logging.getLogger().setLevel(logging.INFO)
+    return run_all(Settings(), with_bot=not args.no_bot)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from engine.doctor import liveness, run_checks
+
+    settings = Settings()
+    findings = [liveness(settings)] if args.liveness else run_checks(settings)
+    for finding in findings:
+        print(finding.line())
+    return 1 if any(not f.ok and f.fatal for f in findings) else 0
+
+
+def _download_models(args: argparse.Namespace) -> int:
+    from engine.models.download import DownloadFailedError, download_models
+
+    settings = Settings()
+    try:
+        for place in download_models(settings.base_model, settings.vae or None):
+            print(place)
+    except DownloadFailedError as err:
+        print(err, file=sys.stderr)
+        return 1
+    return 0
 
 
 def _tiny_model(args: argparse.Namespace) -> int:
@@ -166,6 +209,7 @@ def _imagine(args: argparse.Namespace) -> int:
         count=args.count,
         seed=args.seed,
         steps=args.steps,
+        out_dir=str(args.out.resolve()) if args.out is not None else None,
     )
 
     async def run() -> int:
@@ -177,13 +221,6 @@ def _imagine(args: argparse.Namespace) -> int:
                 for reason in refused.reasons:
                     print(f"  - {reason}", file=sys.stderr)
                 return 1
-            if args.out is not None:
-                # Not an ImagineOrder field: only the command line has a local folder to name.
-                # json_set keeps the params the queue wrote, and the engine reads it at the end.
-                await db.execute(
-                    "UPDATE jobs SET params = json_set(params, '$.out_dir', ?) WHERE id = ?",
-                    (str(args.out.resolve()), queued.job_id),
-                )
         print(
             f"queued job {queued.job_id}: seed {queued.params['seed']}, "
             f"{queued.params['width']}x{queued.params['height']}",

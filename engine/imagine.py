@@ -44,6 +44,7 @@ class ImagineOrder:
     checkpoint_step: int | None = None  # default: the subject's chosen (or final) LoRA
     guild_id: int | None = None
     channel_id: int | None = None
+    out_dir: str | None = None  # `petbooth imagine --out`: the engine copies the PNGs there
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,8 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
         "aspect": order.aspect,
         "checkpoint_step": order.checkpoint_step,
     }
+    if order.out_dir:
+        params["out_dir"] = order.out_dir
     job_id = await jobs.enqueue(
         db, JobKind.GENERATE, owner_id=order.owner_id, params=params,
         subject_id=subject.id if subject else None, guild_id=order.guild_id,

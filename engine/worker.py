@@ -124,8 +124,12 @@ class Engine:
         except GenerationInterrupted:
             await self._interrupted(job, hooks.stop_reason, 0)
         except Exception as err:
-            log.exception("job %s failed", job.id)
-            await self._failed(job, describe_failure(err, job.kind))
+            message = describe_failure(err, job.kind)
+            if is_expected_failure(err):  # said in words already: no traceback in the log
+                log.error("job %s failed: %s", job.id, message)
+            else:
+                log.exception("job %s failed", job.id)
+            await self._failed(job, message)
         finally:
             heartbeat.cancel()
             self._hooks = None
@@ -197,27 +201,38 @@ class Engine:
                 await subjects.set_status(self.db, job.subject_id, SubjectStatus.FAILED, conn=tx)
 
 
-def describe_failure(err: BaseException, kind: JobKind = JobKind.TRAIN) -> str:
-    """A sentence for the job's owner; the traceback goes to the engine log only."""
+_DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST,
+                 errno.EISDIR}
+
+
+def _told_errors() -> tuple[type[BaseException], ...]:
+    """Errors whose message is already a sentence for a person."""
     from engine.generation.job import GenerationRefusedError
     from engine.generation.lora_slot import LoraUnusableError
     from engine.models.loading import ModelUnavailableError
     from engine.train_job import SubjectGoneError
     from engine.training.request import InvalidTrainRequest
 
-    told = (
-        ModelUnavailableError,
-        SubjectGoneError,
-        InvalidTrainRequest,
-        GenerationRefusedError,
-        LoraUnusableError,
+    return (ModelUnavailableError, SubjectGoneError, InvalidTrainRequest,
+            GenerationRefusedError, LoraUnusableError)
+
+
+def is_expected_failure(err: BaseException) -> bool:
+    return isinstance(err, _told_errors()) or (
+        isinstance(err, OSError) and err.errno in _DISK_FULL | _NOT_WRITABLE
     )
-    if isinstance(err, told):
+
+
+def describe_failure(err: BaseException, kind: JobKind = JobKind.TRAIN) -> str:
+    """A sentence for the job's owner; the traceback goes to the engine log only."""
+    if isinstance(err, _told_errors()):
         return str(err)
     again = "/imagine" if kind is JobKind.GENERATE else "/train"
     what = "Drawing the picture" if kind is JobKind.GENERATE else "Training"
-    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+    if isinstance(err, OSError) and err.errno in _DISK_FULL:
         return f"The engine ran out of disk space. An admin must free space; then {again} again."
-    if isinstance(err, PermissionError):
-        return "The engine cannot write to its data directory. An admin must fix permissions."
+    if isinstance(err, OSError) and err.errno in _NOT_WRITABLE:
+        return ("The engine cannot write to its data directory. An admin must fix its "
+                f"permissions (see `petbooth doctor`); then {again} again.")
     return f"{what} failed unexpectedly ({type(err).__name__}); the engine log has details."

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.models.loading import ModelUnavailableError
+
+class DownloadFailedError(RuntimeError):
+    """str() says what went wrong and what to try."""
 
 # Only what the pipeline loads: the fp16 variant (half the download of the fp32 files; the
 # engine loads it for fp16 and bf16) plus configs and tokenizers. SDXL's repo also carries
@@ -30,7 +32,7 @@ def download_models(base_model: str, vae: str | None) -> list[str]:
         try:
             places.append(snapshot_download(reference, allow_patterns=patterns))
         except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
-            raise ModelUnavailableError(
+            raise DownloadFailedError(
                 f"Could not download {reference!r}: {err}. Check the network, or for a gated "
                 "model log in with `hf auth login` first."
             ) from err
