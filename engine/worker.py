@@ -71,6 +71,8 @@ class Engine:
 
     async def run(self, until_idle: bool = False) -> None:
         log.info("engine %s started on device %s", self.worker_id, self.settings.device)
+        # A killed engine leaves its row behind; after 10 leases it is certainly dead.
+        await engines.forget_silent(self.db, 10 * self.settings.lease_seconds)
         try:
             while not self._shutdown.is_set():
                 await self._beat(None)

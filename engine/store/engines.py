@@ -24,3 +24,10 @@ async def remove(db: Database, worker_id: str) -> None:
 async def all_engines(db: Database) -> list[EngineHealth]:
     rows = await db.fetch_all("SELECT * FROM engines ORDER BY heartbeat_at DESC")
     return [EngineHealth.from_row(r) for r in rows]
+
+
+async def forget_silent(db: Database, silent_for_seconds: float) -> int:
+    """Drop rows of engines that stopped beating (killed, not shut down cleanly)."""
+    return await db.execute(
+        "DELETE FROM engines WHERE heartbeat_at < ?", (db.now() - silent_for_seconds,)
+    )

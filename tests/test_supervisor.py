@@ -1,0 +1,83 @@
+"""`petbooth run`: an engine killed with SIGKILL is restarted and its job finishes; SIGTERM
+stops everything cleanly (real processes, tiny SDXL, no Discord)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from engine.settings import Settings
+from engine.supervisor import plan_children
+from tests.engine_env import engine_env, petbooth, start_petbooth
+from tests.samples import write_photos
+
+
+def _wait(condition, proc, timeout: float = 240, what: str = "") -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.stdout.read()
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _query(database: Path, sql: str) -> list[tuple]:
+    if not database.exists():
+        return []
+    with sqlite3.connect(database) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.mark.slow
+def test_killed_engine_is_restarted_and_sigterm_stops_all(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    data = tmp_path / "data"
+    database = data / "petbooth.sqlite3"
+    env = engine_env(data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2",
+                     PETBOOTH_HEARTBEAT_SECONDS="0.5")
+    photos = write_photos(tmp_path / "photos", 5)
+    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
+                      "--steps", "30", "--resolution", "64", "--checkpoint-every", "5", env=env)
+    assert queued.returncode == 0, queued.stderr
+
+    supervisor = start_petbooth("run", "--no-bot", env=env)
+    try:
+        (first_pid,) = _wait(lambda: [r[0] for r in _query(
+            database, "SELECT pid FROM engines WHERE job_id IS NOT NULL")], supervisor,
+            what="an engine running the job")
+        _wait(lambda: _query(database, "SELECT 1 FROM jobs WHERE step >= 5"), supervisor,
+              what="training progress")
+        os.kill(first_pid, signal.SIGKILL)
+        _wait(lambda: _query(database, f"SELECT 1 FROM engines WHERE pid != {first_pid}"),
+              supervisor, what="a restarted engine")
+        _wait(lambda: _query(database, "SELECT 1 FROM jobs WHERE state = 'succeeded'"),
+              supervisor, what="the job to finish after the restart")
+        supervisor.send_signal(signal.SIGTERM)
+        assert supervisor.wait(timeout=90) == 0
+    finally:
+        supervisor.kill()
+    log = supervisor.stdout.read()
+    assert "restart 1" in log
+    # the restarted engine exited cleanly and removed its row (the killed one could not)
+    assert _query(database, f"SELECT COUNT(*) FROM engines WHERE pid != {first_pid}") == [(0,)]
+
+
+def test_cpu_only_plans_one_engine_with_a_loud_warning(tmp_path: Path, caplog) -> None:
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    children = plan_children(settings, with_bot=True, gpus=0)
+    assert [c.name for c in children] == ["bot", "engine-0"]
+    assert "impractically slow" in caplog.text
+
+
+def test_one_engine_per_gpu_each_seeing_its_own_card(tmp_path: Path) -> None:
+    children = plan_children(Settings(data_dir=tmp_path, _env_file=None), False, gpus=2)
+    assert [(c.name, c.env["CUDA_VISIBLE_DEVICES"]) for c in children] == [
+        ("engine-0", "0"), ("engine-1", "1")]
