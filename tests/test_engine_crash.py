@@ -64,3 +64,34 @@ def test_sigkilled_engine_resumes_from_checkpoint(tmp_path: Path, tiny_model_dir
     assert progress[restart:] == list(range(killed_at + 1, 9))
     checkpoints = sorted({p["step"] for p in event_rows(database, "checkpoint")})
     assert checkpoints == [2, 4, 6, 8]
+
+
+def test_sigterm_checkpoints_the_current_step_and_requeues(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    data = tmp_path / "data"
+    database = data / "petbooth.sqlite3"
+    env = engine_env(data, tiny_model_dir)
+    photos = write_photos(tmp_path / "photos", 5)
+    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
+                      "--steps", "40", "--resolution", "64", "--checkpoint-every", "100", env=env)
+    assert queued.returncode == 0, queued.stderr
+    engine = start_petbooth("engine", env=env)
+    try:
+        deadline = time.monotonic() + 240
+        while not any(p["step"] >= 3 for p in event_rows(database, "progress")):
+            assert engine.poll() is None and time.monotonic() < deadline, engine.stdout.read()
+            time.sleep(0.05)
+        engine.send_signal(signal.SIGTERM)
+        assert engine.wait(timeout=60) == 0
+    finally:
+        engine.kill()
+    with sqlite3.connect(database) as conn:
+        state, attempts = conn.execute("SELECT state, attempts FROM jobs").fetchone()
+    assert (state, attempts) == ("queued", 0)  # a clean stop is not a failed attempt
+    (stopped_at,) = [p["step"] for p in event_rows(database, "checkpoint")]
+    assert 3 <= stopped_at < 40  # saved where it stopped, not at a checkpoint interval
+    resumed = petbooth("engine", "--until-idle", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    (done,) = event_rows(database, "done")
+    assert done["resumed_from"] == stopped_at and done["steps"] == 40
