@@ -1,5 +1,5 @@
 # One command to set up and run the product, one to set up and run the tests.
-#   make run    - create .venv, install petbooth, start it
+#   make run    - create .venv, install petbooth, start the bot + one engine per GPU
 #   make test   - create .venv, install petbooth with test tools, lint, type-check, test
 # On a machine without an NVIDIA GPU, torch is pinned to the CPU build first so pip never
 # pulls the multi-GB CUDA wheel; with a GPU, pip takes the normal CUDA build.
@@ -29,7 +29,7 @@ endif
 	$(BIN)/pip install --quiet -e ".[test]"
 
 run: setup
-	$(BIN)/petbooth --verbose engine
+	$(BIN)/petbooth run
 
 lint:
 	$(BIN)/ruff check bot engine tests bench

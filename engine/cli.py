@@ -79,6 +79,9 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="migrate, then run the bot and one engine per GPU")
     run.add_argument("--no-bot", action="store_true", help="engines only (no Discord)")
+    run.add_argument("--sync-commands", action="store_true",
+                     help="register the slash commands with Discord (first run, or after an "
+                     "upgrade)")
     run.set_defaults(func=_run)
 
     doctor = sub.add_parser("doctor", help="check token, GPU, disk, models and database")
@@ -96,7 +99,7 @@ def _run(args: argparse.Namespace) -> int:
 
     if not args.verbose:  # a long-running service logs what it does
         logging.getLogger().setLevel(logging.INFO)
-    return run_all(Settings(), with_bot=not args.no_bot)
+    return run_all(Settings(), with_bot=not args.no_bot, sync_commands=args.sync_commands)
 
 
 def _doctor(args: argparse.Namespace) -> int:

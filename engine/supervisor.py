@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0  # a crash loop (bad token, no disk) retries twice a minute
 STOP_GRACE_SECONDS = 60.0  # long enough for an engine to write a checkpoint of SDXL's LoRA
+CONFIGURATION_ERROR = 2  # exit status of a child that lacks a setting (e.g. the bot's token)
 
 
 @dataclass
@@ -51,11 +52,14 @@ def gpu_count() -> int:
     return count
 
 
-def plan_children(settings: Settings, with_bot: bool, gpus: int) -> list[Child]:
+def plan_children(
+    settings: Settings, with_bot: bool, gpus: int, sync_commands: bool = False
+) -> list[Child]:
     python = sys.executable
     children = []
     if with_bot:
-        children.append(Child("bot", [python, "-m", "bot"], dict(os.environ)))
+        sync = ["--sync-commands"] if sync_commands else []
+        children.append(Child("bot", [python, "-m", "bot", *sync], dict(os.environ)))
     if gpus == 0:
         log.warning(
             "No GPU found: running ONE engine on the CPU. SDXL training and generation on a "
@@ -96,6 +100,9 @@ class Supervisor:
             code = await child.process.wait()
             if self._stopping.is_set():
                 return
+            if code == CONFIGURATION_ERROR:  # restarting cannot fix a missing setting
+                log.error("%s cannot run with this configuration; not restarting it", child.name)
+                return
             ran = asyncio.get_running_loop().time() - started
             child.backoff = 1.0 if ran > 60 else min(child.backoff * 2, MAX_BACKOFF_SECONDS)
             child.restarts += 1
@@ -117,12 +124,19 @@ class Supervisor:
             await process.wait()
 
 
-def run_all(settings: Settings, with_bot: bool = True) -> int:
+def run_all(settings: Settings, with_bot: bool = True, sync_commands: bool = False) -> int:
+    if with_bot and not (settings.discord_token and settings.discord_token.get_secret_value()):
+        from bot.__main__ import MISSING_TOKEN
+
+        print(MISSING_TOKEN + "\n(or start the engines alone with `petbooth run --no-bot`)",
+              file=sys.stderr)
+        return CONFIGURATION_ERROR
     version = migrate(settings.database_path)  # once, before any child opens the database
     log.info("database %s at schema version %d", settings.database_path, version)
 
     async def main() -> int:
-        supervisor = Supervisor(plan_children(settings, with_bot, gpu_count()))
+        children = plan_children(settings, with_bot, gpu_count(), sync_commands)
+        supervisor = Supervisor(children)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, supervisor.stop)

@@ -81,3 +81,10 @@ def test_one_engine_per_gpu_each_seeing_its_own_card(tmp_path: Path) -> None:
     children = plan_children(Settings(data_dir=tmp_path, _env_file=None), False, gpus=2)
     assert [(c.name, c.env["CUDA_VISIBLE_DEVICES"]) for c in children] == [
         ("engine-0", "0"), ("engine-1", "1")]
+
+
+def test_run_without_token_says_how_to_get_one(tmp_path: Path) -> None:
+    env = engine_env(tmp_path / "data", tmp_path)
+    result = petbooth("run", env=env, timeout=60)
+    assert result.returncode == 2
+    assert "PETBOOTH_DISCORD_TOKEN" in result.stderr and "--no-bot" in result.stderr
