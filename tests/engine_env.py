@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 
@@ -53,3 +54,39 @@ def event_rows(database: Path, kind: str) -> list[dict]:
             "SELECT payload FROM events WHERE kind = ? ORDER BY id", (kind,)
         ).fetchall()
     return [json.loads(r[0]) for r in rows]
+
+
+def queue_training(
+    env: dict[str, str],
+    photos: list[Path],
+    *,
+    steps: int,
+    checkpoint_every: int,
+    name: str = "thor",
+    owner: int = 0,
+) -> int:
+    """`petbooth train` at 64 px; returns the job id."""
+    queued = petbooth(
+        "train", *map(str, photos), "--name", name, "--class", "cat", "--steps", str(steps),
+        "--resolution", "64", "--checkpoint-every", str(checkpoint_every), "--owner", str(owner),
+        env=env,
+    )
+    assert queued.returncode == 0, queued.stderr
+    return int(queued.stdout)
+
+
+def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 240):
+    """Poll `condition()` until truthy (returned), failing early if `proc` dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"died waiting for {what}: {proc.stdout.read()}"
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def reached(database: Path, kind: str, step: int):
+    """A condition: some `kind` event (progress, checkpoint) has reached `step`."""
+    return lambda: database.exists() and any(p["step"] >= step for p in event_rows(database, kind))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import main
-from tests.engine_env import engine_env, event_rows, petbooth
+from tests.engine_env import engine_env, event_rows, petbooth, queue_training
 from tests.samples import write_photos
 
 pytestmark = pytest.mark.slow
@@ -36,10 +36,7 @@ def test_train_engine_status_end_to_end(tmp_path: Path, tiny_model_dir: Path) ->
     data = tmp_path / "data"
     env = engine_env(data, tiny_model_dir)
     photos = write_photos(tmp_path / "photos", 5)
-    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
-                      "--steps", "4", "--resolution", "64", "--checkpoint-every", "2", env=env)
-    assert queued.returncode == 0, queued.stderr
-    job_id = int(queued.stdout.strip())
+    job_id = queue_training(env, photos, steps=4, checkpoint_every=2)
 
     before = json.loads(petbooth("status", "--json", env=env).stdout)
     assert before["jobs"][0]["id"] == job_id and before["jobs"][0]["position"] == 1

@@ -5,30 +5,22 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.engine_env import engine_env, event_rows, petbooth, start_petbooth
+from tests.engine_env import (
+    engine_env,
+    event_rows,
+    petbooth,
+    queue_training,
+    reached,
+    start_petbooth,
+    wait_until,
+)
 from tests.samples import write_photos
 
 pytestmark = pytest.mark.slow
-
-
-def _wait_for_checkpoint(database: Path, step: int, proc, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
-        if database.exists():
-            with sqlite3.connect(database) as conn:
-                if conn.execute(
-                    "SELECT 1 FROM events WHERE kind = 'checkpoint' "
-                    "AND json_extract(payload, '$.step') >= ?", (step,)
-                ).fetchone():
-                    return
-        time.sleep(0.05)
-    raise AssertionError(f"no checkpoint at step {step} within {timeout} s")
 
 
 def test_sigkilled_engine_resumes_from_checkpoint(tmp_path: Path, tiny_model_dir: Path) -> None:
@@ -37,13 +29,11 @@ def test_sigkilled_engine_resumes_from_checkpoint(tmp_path: Path, tiny_model_dir
     env = engine_env(data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2",
                      PETBOOTH_HEARTBEAT_SECONDS="0.5")
     photos = write_photos(tmp_path / "photos", 5)
-    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
-                      "--steps", "8", "--resolution", "64", "--checkpoint-every", "2", env=env)
-    assert queued.returncode == 0, queued.stderr
+    queue_training(env, photos, steps=8, checkpoint_every=2)
 
     first = start_petbooth("engine", env=env)
     try:
-        _wait_for_checkpoint(database, 4, first)
+        wait_until(reached(database, "checkpoint", 4), first, "the checkpoint at step 4")
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(timeout=30)
@@ -73,15 +63,10 @@ def test_sigterm_checkpoints_the_current_step_and_requeues(
     database = data / "petbooth.sqlite3"
     env = engine_env(data, tiny_model_dir)
     photos = write_photos(tmp_path / "photos", 5)
-    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
-                      "--steps", "40", "--resolution", "64", "--checkpoint-every", "100", env=env)
-    assert queued.returncode == 0, queued.stderr
+    queue_training(env, photos, steps=40, checkpoint_every=100)
     engine = start_petbooth("engine", env=env)
     try:
-        deadline = time.monotonic() + 240
-        while not any(p["step"] >= 3 for p in event_rows(database, "progress")):
-            assert engine.poll() is None and time.monotonic() < deadline, engine.stdout.read()
-            time.sleep(0.05)
+        wait_until(reached(database, "progress", 3), engine, "step 3")
         engine.send_signal(signal.SIGTERM)
         assert engine.wait(timeout=60) == 0
     finally:

@@ -8,7 +8,6 @@ import errno
 import json
 import multiprocessing
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,16 @@ import pytest
 from engine.store import Database, JobKind, JobState, jobs
 from engine.store.migrate import migrate
 from engine.worker import describe_failure, is_expected_failure
-from tests.engine_env import engine_env, event_rows, petbooth, start_petbooth
+from tests.engine_env import (
+    engine_env,
+    event_rows,
+    petbooth,
+    queue_training,
+    reached,
+    start_petbooth,
+    wait_until,
+)
 from tests.samples import write_photos
-
-
-def queue_training(env: dict[str, str], photos: list[Path], name: str, steps: int,
-                   owner: int = 0) -> int:
-    queued = petbooth("train", *map(str, photos), "--name", name, "--class", "cat",
-                      "--steps", str(steps), "--resolution", "64", "--checkpoint-every", "5",
-                      "--owner", str(owner), env=env)
-    assert queued.returncode == 0, queued.stderr
-    return int(queued.stdout)
 
 
 def job_rows(database: Path) -> dict[int, tuple[str, str | None]]:
@@ -39,8 +37,8 @@ def test_unwritable_job_folder_fails_that_job_only(tmp_path: Path, tiny_model_di
     data = tmp_path / "data"
     env = engine_env(data, tiny_model_dir)
     photos = write_photos(tmp_path / "photos", 5)
-    broken = queue_training(env, photos, "thor", 4, owner=1)
-    healthy = queue_training(env, photos, "loki", 4, owner=2)
+    broken = queue_training(env, photos, steps=4, checkpoint_every=5, owner=1)
+    healthy = queue_training(env, photos, steps=4, checkpoint_every=5, name="loki", owner=2)
     (data / "jobs").mkdir(parents=True)
     (data / "jobs" / str(broken)).write_text("a file where the job folder should be")
 
@@ -69,13 +67,11 @@ def test_generation_is_served_while_a_training_runs(tmp_path: Path, tiny_model_d
     database = data / "petbooth.sqlite3"
     env = engine_env(data, tiny_model_dir, PETBOOTH_GENERATION__RESOLUTION="64",
                      PETBOOTH_GENERATION__STEPS="2")
-    train = queue_training(env, write_photos(tmp_path / "photos", 5), "thor", 60)
+    train = queue_training(env, write_photos(tmp_path / "photos", 5), steps=60,
+                           checkpoint_every=5)
     engine = start_petbooth("engine", "--until-idle", env=env)
     try:
-        deadline = time.monotonic() + 240
-        while not any(p["step"] >= 3 for p in event_rows(database, "progress")):
-            assert engine.poll() is None and time.monotonic() < deadline, engine.stdout.read()
-            time.sleep(0.05)
+        wait_until(reached(database, "progress", 3), engine, "step 3")
         picture = petbooth("imagine", "a lighthouse at dusk", "--owner", "7", "--seed", "1",
                            env=env)
         assert picture.returncode == 0, picture.stderr

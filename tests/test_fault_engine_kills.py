@@ -13,30 +13,21 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from tests.engine_env import engine_env, event_rows, petbooth, start_petbooth
+from tests.engine_env import (
+    engine_env,
+    event_rows,
+    petbooth,
+    queue_training,
+    reached,
+    start_petbooth,
+    wait_until,
+)
 from tests.samples import write_photos
 
 pytestmark = pytest.mark.slow
 
 STEPS = 12
 KILLS = 3
-
-
-def queue_training(env: dict[str, str], photos: list[Path]) -> None:
-    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
-                      "--steps", str(STEPS), "--resolution", "64", "--checkpoint-every", "2",
-                      env=env)
-    assert queued.returncode == 0, queued.stderr
-
-
-def _wait_for_progress(database: Path, step: int, engine, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert engine.poll() is None, engine.stdout.read()
-        if any(p["step"] >= step for p in event_rows(database, "progress")):
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"no progress to step {step} within {timeout} s")
 
 
 def lora(data: Path) -> dict:
@@ -50,15 +41,15 @@ def test_random_kills_end_in_the_uninterrupted_result(tmp_path: Path, tiny_model
                 "PETBOOTH_MAX_ATTEMPTS": str(KILLS + 2)}
     calm = engine_env(tmp_path / "calm", tiny_model_dir)
     chaos = engine_env(tmp_path / "chaos", tiny_model_dir, **fault_kw)
-    queue_training(calm, photos)
-    queue_training(chaos, photos)
+    queue_training(calm, photos, steps=STEPS, checkpoint_every=2)
+    queue_training(chaos, photos, steps=STEPS, checkpoint_every=2)
     assert petbooth("engine", "--until-idle", env=calm).returncode == 0
 
     database = tmp_path / "chaos" / "petbooth.sqlite3"
     rng = random.Random(1234)  # reproducible "random" kill points
     for target in sorted(rng.sample(range(2, STEPS), KILLS)):
         engine = start_petbooth("engine", env=chaos)
-        _wait_for_progress(database, target, engine)
+        wait_until(reached(database, "progress", target), engine, f"step {target}")
         time.sleep(rng.uniform(0.0, 0.3))  # land anywhere in a step, checkpoint or preview
         engine.send_signal(signal.SIGKILL)
         engine.wait(timeout=30)

@@ -6,26 +6,14 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
 
 from engine.settings import Settings
 from engine.supervisor import plan_children
-from tests.engine_env import engine_env, petbooth, start_petbooth
+from tests.engine_env import engine_env, petbooth, queue_training, start_petbooth, wait_until
 from tests.samples import write_photos
-
-
-def _wait(condition, proc, timeout: float = 240, what: str = "") -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stdout.read()
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _query(database: Path, sql: str) -> list[tuple]:
@@ -44,22 +32,20 @@ def test_killed_engine_is_restarted_and_sigterm_stops_all(
     env = engine_env(data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2",
                      PETBOOTH_HEARTBEAT_SECONDS="0.5")
     photos = write_photos(tmp_path / "photos", 5)
-    queued = petbooth("train", *map(str, photos), "--name", "thor", "--class", "cat",
-                      "--steps", "30", "--resolution", "64", "--checkpoint-every", "5", env=env)
-    assert queued.returncode == 0, queued.stderr
+    queue_training(env, photos, steps=30, checkpoint_every=5)
 
     supervisor = start_petbooth("run", "--no-bot", env=env)
     try:
-        (first_pid,) = _wait(lambda: [r[0] for r in _query(
+        (first_pid,) = wait_until(lambda: [r[0] for r in _query(
             database, "SELECT pid FROM engines WHERE job_id IS NOT NULL")], supervisor,
-            what="an engine running the job")
-        _wait(lambda: _query(database, "SELECT 1 FROM jobs WHERE step >= 5"), supervisor,
-              what="training progress")
+            "an engine running the job")
+        wait_until(lambda: _query(database, "SELECT 1 FROM jobs WHERE step >= 5"), supervisor,
+                   "training progress")
         os.kill(first_pid, signal.SIGKILL)
-        _wait(lambda: _query(database, f"SELECT 1 FROM engines WHERE pid != {first_pid}"),
-              supervisor, what="a restarted engine")
-        _wait(lambda: _query(database, "SELECT 1 FROM jobs WHERE state = 'succeeded'"),
-              supervisor, what="the job to finish after the restart")
+        wait_until(lambda: _query(database, f"SELECT 1 FROM engines WHERE pid != {first_pid}"),
+                   supervisor, "a restarted engine")
+        wait_until(lambda: _query(database, "SELECT 1 FROM jobs WHERE state = 'succeeded'"),
+                   supervisor, "the job to finish after the restart")
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=90) == 0
     finally:

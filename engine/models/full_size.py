@@ -17,7 +17,7 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 )
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-from engine.models.tiny import build_tiny_tokenizer, sdxl_scheduler
+from engine.models.tiny import assemble_sdxl, build_tiny_tokenizer
 
 CLIP_VOCAB_SIZE = 49408  # the real tokenizers' size; the tiny tokenizer's ids are all below it
 
@@ -128,15 +128,4 @@ def build_full_size_sdxl(
     components: list[torch.nn.Module] = [unet, vae, text_encoder, text_encoder_2]
     for component in components:
         component.to(dtype)
-    pipeline = StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer,
-        unet=unet,
-        scheduler=sdxl_scheduler(),  # type: ignore[arg-type]  # annotated as an enum
-        add_watermarker=False,  # benchmarks time the model, not the watermark
-    )
-    pipeline.set_progress_bar_config(disable=True)
-    return pipeline
+    return assemble_sdxl(unet, vae, text_encoder, text_encoder_2, tokenizer)

@@ -119,6 +119,30 @@ def sdxl_scheduler() -> EulerDiscreteScheduler:
     )
 
 
+def assemble_sdxl(
+    unet: UNet2DConditionModel,
+    vae: AutoencoderKL,
+    text_encoder: CLIPTextModel,
+    text_encoder_2: CLIPTextModelWithProjection,
+    tokenizer: CLIPTokenizer,
+) -> StableDiffusionXLPipeline:
+    """An SDXL pipeline from built components, with SDXL's scheduler and no watermarker
+    (it would be most of a 64x64 image, and benchmarks time the model, not the mark)."""
+    pipeline = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        unet=unet,
+        # diffusers annotates this with the KarrasDiffusionSchedulers enum, not a class.
+        scheduler=sdxl_scheduler(),  # type: ignore[arg-type]
+        add_watermarker=False,
+    )
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
 def build_tiny_sdxl(directory: Path, seed: int = 0) -> Path:
     """Build a tiny random SDXL pipeline, save it to `directory` (about 11 MB), return it.
 
@@ -134,17 +158,7 @@ def build_tiny_sdxl(directory: Path, seed: int = 0) -> Path:
     text_encoder = CLIPTextModel(_text_config(tokenizer))
     torch.manual_seed(seed)
     text_encoder_2 = CLIPTextModelWithProjection(_text_config(tokenizer))
-    pipeline = StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=tokenizer,
-        unet=unet,
-        # diffusers annotates this with the KarrasDiffusionSchedulers enum, not a class.
-        scheduler=sdxl_scheduler(),  # type: ignore[arg-type]
-        add_watermarker=False,  # the watermark would be most of a 64x64 image
-    )
+    pipeline = assemble_sdxl(unet, vae, text_encoder, text_encoder_2, tokenizer)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     pipeline.save_pretrained(directory, safe_serialization=True)

@@ -73,3 +73,11 @@ class Database:
         """One write statement in its own transaction; returns the rows changed."""
         async with self.transaction() as conn, conn.execute(sql, tuple(args)) as cursor:
             return cursor.rowcount
+
+
+async def insert_returning_id(conn: aiosqlite.Connection, sql: str, args: tuple) -> int:
+    """Run an ``INSERT ... RETURNING id`` and return the id."""
+    async with conn.execute(sql, args) as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])

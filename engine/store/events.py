@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiosqlite
 
+from engine.store.database import Database, insert_returning_id
 from engine.store.records import Event, EventKind
-
-if TYPE_CHECKING:
-    from engine.store.database import Database
 
 
 async def append_event(
@@ -28,16 +26,9 @@ async def append_event(
              VALUES (?, ?, ?, ?, ?) RETURNING id"""
     args = (job_id, kind.value, json.dumps(payload or {}), json.dumps(list(files)), db.now())
     if conn is not None:
-        return await _insert(conn, sql, args)
+        return await insert_returning_id(conn, sql, args)
     async with db.transaction() as tx:
-        return await _insert(tx, sql, args)
-
-
-async def _insert(conn: aiosqlite.Connection, sql: str, args: tuple) -> int:
-    async with conn.execute(sql, args) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+        return await insert_returning_id(tx, sql, args)
 
 
 async def undelivered(db: Database, limit: int = 100) -> list[Event]:

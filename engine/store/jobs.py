@@ -13,7 +13,7 @@ from typing import Any
 
 import aiosqlite
 
-from engine.store.database import Database
+from engine.store.database import Database, insert_returning_id
 from engine.store.events import append_event
 from engine.store.records import EventKind, Job, JobKind, JobState
 
@@ -54,16 +54,9 @@ async def enqueue(
     args = (kind.value, owner_id, guild_id, channel_id, subject_id, json.dumps(params or {}),
             PRIORITY[kind], total_steps, max_attempts, db.now())
     if conn is not None:
-        return await _insert_returning_id(conn, sql, args)
+        return await insert_returning_id(conn, sql, args)
     async with db.transaction() as tx:
-        return await _insert_returning_id(tx, sql, args)
-
-
-async def _insert_returning_id(conn: aiosqlite.Connection, sql: str, args: tuple) -> int:
-    async with conn.execute(sql, args) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+        return await insert_returning_id(tx, sql, args)
 
 
 async def claim_next(
