@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot._format import quoted
 from bot.errors import UserError
 from engine.settings import Settings
 from engine.store import Database, Job, Subject, jobs, subjects
@@ -20,7 +21,7 @@ async def own_subject(db: Database, owner_id: int, name: str) -> Subject:
     """The caller's subject by name. Other users' pets are invisible: same answer as none."""
     subject = await subjects.by_name(db, owner_id, name.strip().lower())
     if subject is None:
-        raise UserError(f"You have no pet named `{name[:40]}`. `/status` lists yours.")
+        raise UserError(f"You have no pet named {quoted(name)}. `/status` lists yours.")
     return subject
 
 

@@ -12,6 +12,8 @@ import discord
 from engine.intake import Rejection, Upload, sanitize_display_name
 from engine.intake.sizes import megabytes
 
+_MEGABYTE = 1024 * 1024
+
 
 @dataclass(frozen=True)
 class Downloaded:
@@ -25,6 +27,18 @@ def is_photo_or_zip(attachment: discord.Attachment) -> bool:
     return content_type.startswith("image/") or name.endswith(".zip") or "zip" in content_type
 
 
+def over_the_limit(size: int, limit: int) -> str:
+    """ "26.3 MB is over the 25 MB limit": in KB under a megabyte, and to the byte where
+    rounding would print the same number twice ("25 MB is over the 25 MB limit")."""
+    if limit < _MEGABYTE:
+        shown = f"{-(-size // 1024)} KB", f"{limit // 1024} KB"
+    else:
+        shown = megabytes(size), megabytes(limit)
+    if shown[0] == shown[1]:
+        shown = f"{size:,} bytes", f"{limit:,} bytes"
+    return f"{shown[0]} is over the {shown[1]} limit per file"
+
+
 async def download(attachments: Sequence[discord.Attachment], max_file_bytes: int) -> Downloaded:
     wanted: list[discord.Attachment] = []
     refused: list[Rejection] = []
@@ -33,8 +47,7 @@ async def download(attachments: Sequence[discord.Attachment], max_file_bytes: in
             refused.append(
                 Rejection(
                     sanitize_display_name(attachment.filename),
-                    f"{megabytes(attachment.size)} is over the {megabytes(max_file_bytes)} limit "
-                    "per file",
+                    over_the_limit(attachment.size, max_file_bytes),
                 )
             )
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import discord
 
 MESSAGE_LIMIT = 2000  # Discord's cap on message content
@@ -30,6 +32,20 @@ def progress_bar(step: int, total: int, width: int = BAR_WIDTH) -> str:
 def safe(text: str) -> str:
     """User- or engine-supplied text shown verbatim: no markdown, no mass mentions."""
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
+def plain(text: str, limit: int) -> str:
+    """Untrusted text without control or format characters (newlines, bidi overrides),
+    whitespace collapsed, at most ``limit`` characters. Not yet escaped: see ``safe``."""
+    kept = "".join(c for c in text if c.isspace() or not unicodedata.category(c).startswith("C"))
+    return clip(" ".join(kept.split()), limit)
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """Untrusted text inside a `code span`: nothing in it renders or pings, and a backtick
+    in it cannot close the span early."""
+    shown = discord.utils.escape_mentions(plain(text, limit).replace("`", "'"))
+    return f"`{shown or ' '}`"
 
 
 def bullet_list(lines: list[str], budget: int) -> str:

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import secrets
+from typing import TYPE_CHECKING
 
 import discord
 
 from bot._format import duration
 from bot.errors import UserError
 from engine.imagine import MAX_SEED, ImagineOrder, ImagineQueued, ImagineRefused, enqueue_imagine
-from engine.settings import Settings
 from engine.status import build_status
 from engine.store import Database, Job, subjects
 
+if TYPE_CHECKING:
+    from bot.client import PetBooth
 
-async def queue_order(db: Database, settings: Settings, order: ImagineOrder) -> ImagineQueued:
+
+async def queue_order(bot: PetBooth, order: ImagineOrder) -> ImagineQueued:
     try:
-        return await enqueue_imagine(db, settings, order)
+        async with bot.picture_locks.hold(order.owner_id):
+            return await enqueue_imagine(bot.db, bot.settings, order)
     except ImagineRefused as refused:
         raise UserError("\n".join(refused.reasons)) from refused
 

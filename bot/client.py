@@ -8,6 +8,7 @@ import logging
 import discord
 from discord.ext import commands
 
+from bot._user_locks import UserLocks
 from bot.errors import PetBoothTree
 from engine.settings import Settings
 from engine.store import Database
@@ -36,6 +37,10 @@ class PetBooth(commands.Bot):
         self.settings = settings
         self.db = db
         self._sync_commands = sync_commands
+        # Separate, so a /train validating its photos never delays an /imagine reply past
+        # Discord's 3 s.
+        self.training_locks = UserLocks()
+        self.picture_locks = UserLocks()
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:

@@ -11,6 +11,8 @@ import logging
 import discord
 from discord import app_commands
 
+from bot._format import clip, quoted
+
 log = logging.getLogger(__name__)
 
 GENERIC_FAILURE = "Something went wrong on our side. It has been logged; please try again later."
@@ -23,7 +25,9 @@ class UserError(app_commands.AppCommandError):
 
 
 async def reply_ephemeral(interaction: discord.Interaction, text: str) -> None:
-    """Answer privately, whether or not the interaction was already acknowledged."""
+    """Answer privately, whether or not the interaction was already acknowledged.
+    Clipped to Discord's 2000 characters: a longer reply is refused and the user sees nothing."""
+    text = clip(text)
     if interaction.response.is_done():
         await interaction.followup.send(
             text, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
@@ -44,7 +48,7 @@ def _known_error_text(error: Exception) -> str | None:
     if isinstance(error, app_commands.CheckFailure):
         return "You can't use this command here."
     if isinstance(error, app_commands.TransformerError):
-        return f"I couldn't understand {error.value!r}: check the option and try again."
+        return f"I couldn't understand {quoted(str(error.value))}: check the option and try again."
     return None
 
 

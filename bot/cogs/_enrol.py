@@ -11,7 +11,7 @@ from bot._downloads import download
 from bot._format import MESSAGE_LIMIT, bullet_list, clip, duration, safe
 from bot.errors import UserError
 from engine.enrollment import Enrolled, EnrollmentRefused, TrainingOrder, enrol_subject
-from engine.intake import Rejection
+from engine.intake import Rejection, Upload
 from engine.status import JobLine, build_status
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ async def enrol_and_reply(
         channel_id=interaction.channel_id,
     )
     try:
-        enrolled = await enrol_subject(bot.db, bot.settings, order, downloaded.uploads)
+        enrolled = await enrol(bot, order, downloaded.uploads)
     except EnrollmentRefused as refused:
         raise UserError(refusal_text(refused, downloaded.refused)) from refused
     report = await build_status(bot.db, owner_id=interaction.user.id)
@@ -46,6 +46,12 @@ async def enrol_and_reply(
         ephemeral=True,
         allowed_mentions=discord.AllowedMentions.none(),
     )
+
+
+async def enrol(bot: PetBooth, order: TrainingOrder, uploads: list[Upload]) -> Enrolled:
+    """``enrol_subject``, one at a time per user: its training limit holds under a burst."""
+    async with bot.training_locks.hold(order.owner_id):
+        return await enrol_subject(bot.db, bot.settings, order, uploads)
 
 
 def _rejection_lines(rejected: Sequence[Rejection]) -> list[str]:

@@ -8,6 +8,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot._access import own_subject
 from bot._imagine_orders import queue_order, queued_text
 from engine.imagine import ASPECTS, MAX_SEED, ImagineOrder
 from engine.store import SubjectStatus, subjects
@@ -42,6 +43,8 @@ class Imagine(commands.Cog):
         negative: app_commands.Range[str, 1, 1000] | None = None,
         aspect: str = "square",
     ) -> None:
+        if subject is not None:  # the bot's answer: it never echoes the name unescaped
+            subject = (await own_subject(self.bot.db, interaction.user.id, subject)).name
         order = ImagineOrder(
             owner_id=interaction.user.id,
             prompt=prompt,
@@ -54,7 +57,7 @@ class Imagine(commands.Cog):
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
         )
-        queued = await queue_order(self.bot.db, self.bot.settings, order)
+        queued = await queue_order(self.bot, order)
         await interaction.response.send_message(
             await queued_text(self.bot.db, queued), ephemeral=True
         )

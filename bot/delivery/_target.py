@@ -1,6 +1,12 @@
 """Where a job's messages go: its channel, through the bot token (interaction tokens die
 after 15 minutes; a training takes longer). A channel that is gone or closed to the bot
-(NotFound / Forbidden) falls back to a DM to the job's owner."""
+(NotFound / Forbidden) falls back to a DM to the job's owner.
+
+Sending twice must not post twice. Every send carries the event's own nonce: Discord
+(with the ``enforce_nonce`` that discord.py adds) returns the earlier message instead of
+posting again, but only for a few minutes. A send that may have reached Discord longer ago
+(the bot died between Discord's answer and the database write) is first looked for among
+the place's recent messages, by the bot, with the same text and buttons."""
 
 from __future__ import annotations
 
@@ -17,6 +23,9 @@ log = logging.getLogger(__name__)
 
 UNREACHABLE = (discord.NotFound, discord.Forbidden)
 Place = discord.PartialMessageable | discord.DMChannel
+# How far back an earlier attempt is looked for: one history page (Discord's maximum is
+# 100). A job's channel gets a few bot messages per job; 50 reaches back over a busy hour.
+RECONCILE_LOOKBACK = 50
 
 
 @dataclass
@@ -24,6 +33,11 @@ class Outgoing:
     content: str
     files: Callable[[], list[discord.File]] = field(default=lambda: [])  # fresh per attempt
     view: discord.ui.View | None = None
+
+    def custom_ids(self) -> list[str]:
+        if self.view is None:
+            return []
+        return [str(getattr(item, "custom_id", "")) for item in self.view.children]
 
     def kwargs(self) -> dict[str, Any]:
         extra: dict[str, Any] = {"files": self.files()}
@@ -58,12 +72,18 @@ class JobTarget:
         )
         return user.dm_channel or await user.create_dm()
 
-    async def send(self, outgoing: Outgoing) -> discord.Message | None:
-        """Post to the channel, else DM the owner; None when neither is possible."""
+    async def send(
+        self, outgoing: Outgoing, *, nonce: str, reconcile: bool = False
+    ) -> discord.Message | None:
+        """Post to the channel, else DM the owner; None when neither is possible.
+        ``reconcile``: an earlier attempt may have been posted; reuse it if it was."""
         for place in self._places():
             try:
                 messageable = await place()
-                return await messageable.send(**outgoing.kwargs())
+                if reconcile and (earlier := await self._posted(messageable, outgoing)):
+                    log.info("Job %d: message %d was already posted", self.job.id, earlier.id)
+                    return earlier
+                return await messageable.send(**outgoing.kwargs(), nonce=nonce)
             except UNREACHABLE as error:
                 log.info(
                     "Job %d: cannot post here (%s); trying the next place",
@@ -71,6 +91,23 @@ class JobTarget:
                     error.status,
                 )
         log.warning("Job %d: neither its channel nor its owner's DMs accept messages", self.job.id)
+        return None
+
+    async def _posted(self, place: Place, outgoing: Outgoing) -> discord.Message | None:
+        me = self.client.user
+        if me is None:
+            return None
+        wanted = outgoing.custom_ids()
+        try:
+            async for message in place.history(limit=RECONCILE_LOOKBACK):
+                if (
+                    message.author.id == me.id
+                    and message.content == outgoing.content
+                    and _custom_ids(message) == wanted
+                ):
+                    return message
+        except discord.Forbidden:  # may post but not read history: sending is all we can do
+            log.info("Job %d: cannot read the history here; sending again", self.job.id)
         return None
 
     async def edit(self, message_id: int, content: str) -> discord.Message | None:
@@ -83,3 +120,11 @@ class JobTarget:
             except UNREACHABLE:
                 continue
         return None
+
+
+def _custom_ids(message: discord.Message) -> list[str]:
+    return [
+        str(getattr(child, "custom_id", ""))
+        for row in message.components
+        for child in getattr(row, "children", [row])
+    ]

@@ -34,7 +34,7 @@ def _bot(interaction: discord.Interaction) -> PetBooth:
 
 class UseStepButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"pb:step:(?P<subject>\d+):(?P<step>\d+)",
+    template=r"pb:step:(?P<subject>\d{1,18}):(?P<step>\d{1,9})",
 ):
     """On a preview grid: train on, but draw with the LoRA from this step."""
 
@@ -85,7 +85,7 @@ async def _own_generation(interaction: discord.Interaction, job_id: int, verb: s
 
 class GenerationButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"pb:gen:(?P<action>reroll|more|delete):(?P<job>\d+)",
+    template=r"pb:gen:(?P<action>reroll|more|delete):(?P<job>\d{1,18})",
 ):
     """Reroll (new random seed), More (the next seeds: new pictures made the same way),
     Delete (the message). Owner only."""
@@ -127,9 +127,7 @@ class GenerationButton(
         bot = _bot(interaction)
         job = await _own_generation(interaction, self.job_id, self.action)
         seed = next_seed(job) if self.action == "more" else None
-        queued = await queue_order(
-            bot.db, bot.settings, await order_like(bot.db, job, interaction, seed=seed)
-        )
+        queued = await queue_order(bot, await order_like(bot.db, job, interaction, seed=seed))
         await interaction.response.send_message(await queued_text(bot.db, queued), ephemeral=True)
 
 

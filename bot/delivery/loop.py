@@ -2,7 +2,12 @@
 
 Every posted message's id is recorded with ``mark_delivered`` right after it is posted, so
 a restarted bot continues where the last one stopped, and finds the progress message to
-edit from the job's delivered events instead of from memory."""
+edit from the job's delivered events instead of from memory.
+
+Between Discord accepting a message and ``mark_delivered`` committing, a crash (or a failed
+write) leaves a posted event undelivered. So an event that an earlier process may have
+tried (created before this one started), or that this one already failed once, is first
+looked for in its channel before it is sent again: see ``JobTarget.send``."""
 
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ class Delivery(commands.Cog):
         self.bot = bot
         self._last_edit: dict[int, float] = {}
         self._failures: Counter[int] = Counter()
+        self._started_at = bot.db.now()  # events older than this, an earlier bot may have sent
 
     async def cog_load(self) -> None:
         self.poll.change_interval(seconds=self.bot.settings.delivery_poll_seconds)
@@ -133,8 +139,14 @@ class Delivery(commands.Cog):
             settings.data_dir, event.files, settings.discord_upload_limit_bytes
         )
 
+    async def _send(
+        self, target: JobTarget, event: Event, outgoing: Outgoing
+    ) -> discord.Message | None:
+        maybe_sent = event.created_at <= self._started_at or self._failures[event.id] > 0
+        return await target.send(outgoing, nonce=event_nonce(event), reconcile=maybe_sent)
+
     async def _post(self, event: Event, job: Job, outgoing: Outgoing) -> bool:
-        message = await JobTarget(self.bot, job).send(outgoing)
+        message = await self._send(JobTarget(self.bot, job), event, outgoing)
         return await self._mark(event, message)
 
     async def _progress(self, event: Event, job: Job, subject: Subject | None) -> bool:
@@ -148,7 +160,7 @@ class Delivery(commands.Cog):
                 return False  # edited moments ago: try again at a later poll
             message = await target.edit(previous, text)
         if message is None:
-            message = await target.send(Outgoing(text))
+            message = await self._send(target, event, Outgoing(text))
         self._last_edit[job.id] = time.monotonic()
         return await self._mark(event, message)
 
@@ -157,3 +169,9 @@ class Delivery(commands.Cog):
             if event.kind in PROGRESS_KINDS and event.message_id is not None:
                 return event.message_id
         return None
+
+
+def event_nonce(event: Event) -> str:
+    """The same for every attempt at one event, different for another event (its creation
+    time tells apart events of a database that was reset). Discord allows 25 characters."""
+    return f"pb{event.id}.{round(event.created_at * 1000) % 10**9}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import discord
 
-from bot._format import clip, duration, progress_bar, safe
+from bot._format import clip, duration, plain, progress_bar, safe
 from bot._paths import existing_file
 from bot.delivery._target import Outgoing
 from bot.delivery.buttons import generation_view, preview_view
@@ -26,14 +26,14 @@ def progress_text(job: Job, subject: Subject | None, event: Event) -> str:
     if event.kind is EventKind.RETRYING:
         return (
             f"{name}: the engine restarted; training resumes from step "
-            f"{payload.get('step', 0)} (attempt {payload.get('attempt', '?')})."
+            f"{payload.get('step', 0)} (job {job.id}, attempt {payload.get('attempt', '?')})."
         )
     step, total = int(payload.get("step", 0)), int(payload.get("total", job.total_steps))
     loss = payload.get("loss")
     loss_text = f", loss {loss:.4f}" if isinstance(loss, int | float) else ""
     return (
         f"{name}: training {progress_bar(step, total)} step {step}/{total}{loss_text}, "
-        f"about {duration(payload.get('eta_seconds'))} left"
+        f"about {duration(payload.get('eta_seconds'))} left (job {job.id})"
     )
 
 
@@ -70,7 +70,8 @@ def ready(job: Job, subject: Subject | None, event: Event, paths: list[Path]) ->
     name = safe(str(payload.get("subject") or (subject.name if subject else job.id)))
     example = str(payload.get("example") or "/imagine prompt: a photo of TOK")
     content = (
-        f"<@{job.owner_id}> **{name}** is ready after {payload.get('steps', '?')} steps! "
+        f"<@{job.owner_id}> **{name}** is ready after {payload.get('steps', '?')} steps "
+        f"(job {job.id})! "
         f"Try:\n`{example} subject: {name}`\n`TOK` stands for {name} in any prompt."
     )
     return _with_files(content, paths)
@@ -82,7 +83,7 @@ def pictures(
     payload = event.payload
     prompt = str(payload.get("prompt") or job.params.get("raw_prompt", ""))
     parts = [
-        f"<@{job.owner_id}> {pet_name(job, subject)}: {safe(prompt[:300])}",
+        f"<@{job.owner_id}> {pet_name(job, subject)}: {safe(plain(prompt, 300))}",
         f"seed {payload.get('seed', job.params.get('seed'))}",
     ]
     if payload.get("truncated"):
