@@ -33,6 +33,9 @@ class Outgoing:
     content: str
     files: Callable[[], list[discord.File]] = field(default=lambda: [])  # fresh per attempt
     view: discord.ui.View | None = None
+    # Whose mention may notify: the job's owner on "ready", pictures and failures (what they
+    # waited minutes for); nobody else, ever, whatever the text contains.
+    ping: int | None = None
 
     def custom_ids(self) -> list[str]:
         if self.view is None:
@@ -45,7 +48,10 @@ class Outgoing:
             extra["view"] = self.view
         return {
             "content": self.content,
-            "allowed_mentions": discord.AllowedMentions.none(),
+            "allowed_mentions": discord.AllowedMentions(
+                everyone=False, roles=False, replied_user=False,
+                users=[discord.Object(self.ping)] if self.ping is not None else False,
+            ),
             **extra,
         }
 

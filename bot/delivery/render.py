@@ -51,8 +51,12 @@ def attachable(data_dir: Path, relatives: list[str], limit_bytes: int) -> tuple[
     return chosen, len(relatives) - len(chosen)
 
 
-def _with_files(content: str, paths: list[Path], view: discord.ui.View | None = None) -> Outgoing:
-    return Outgoing(clip(content), lambda: [discord.File(p, filename=p.name) for p in paths], view)
+def _with_files(
+    content: str, paths: list[Path], view: discord.ui.View | None = None, ping: int | None = None
+) -> Outgoing:
+    return Outgoing(
+        clip(content), lambda: [discord.File(p, filename=p.name) for p in paths], view, ping
+    )
 
 
 def preview(job: Job, subject: Subject | None, event: Event, paths: list[Path]) -> Outgoing:
@@ -74,7 +78,7 @@ def ready(job: Job, subject: Subject | None, event: Event, paths: list[Path]) ->
         f"(job {job.id})! "
         f"Try:\n`{example} subject: {name}`\n`TOK` stands for {name} in any prompt."
     )
-    return _with_files(content, paths)
+    return _with_files(content, paths, ping=job.owner_id)
 
 
 def pictures(
@@ -90,7 +94,7 @@ def pictures(
         parts.append("(the prompt was too long; its end was ignored)")
     if missing:
         parts.append(f"({missing} picture(s) too large to attach)")
-    return _with_files(" · ".join(parts), paths, generation_view(job.id))
+    return _with_files(" · ".join(parts), paths, generation_view(job.id), ping=job.owner_id)
 
 
 def failed(job: Job, subject: Subject | None, event: Event) -> Outgoing:
@@ -103,7 +107,8 @@ def failed(job: Job, subject: Subject | None, event: Event) -> Outgoing:
         clip(
             f"<@{job.owner_id}> {pet_name(job, subject)}: {what} failed "
             f"(job {job.id}): {error}\n{hint}"
-        )
+        ),
+        ping=job.owner_id,
     )
 
 

@@ -128,6 +128,9 @@ async def test_finished_training_posts_the_ready_message(
     assert "**thor** is ready after 500 steps" in ready.content
     assert "`/imagine prompt: a photo of TOK cat on a skateboard subject: thor`" in ready.content
     assert [a.filename for a in ready.attachments] == ["step-000500.png"]
+    stored = env.backend.messages[world.channel.id][ready.id]
+    assert stored.ping_user_ids == [job.owner_id]  # the owner is notified, nobody else
+    assert not stored.ping_role_ids and not stored.mention_everyone
 
 
 async def test_failure_is_posted_with_the_error_text(
@@ -138,7 +141,9 @@ async def test_failure_is_posted_with_the_error_text(
 
     await poll(env)
 
-    assert "training failed (job 1): CUDA out of memory" in bot_messages(world.channel)[-1].content
+    failure = bot_messages(world.channel)[-1]
+    assert "training failed (job 1): CUDA out of memory" in failure.content
+    assert env.backend.messages[world.channel.id][failure.id].ping_user_ids == [job.owner_id]
 
 
 async def test_files_outside_the_data_dir_are_never_attached(

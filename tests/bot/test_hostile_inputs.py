@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import struct
 import zlib
 from collections.abc import Awaitable, Callable
@@ -494,13 +495,16 @@ def named_after_uploads(root: Path) -> list[Path]:
 
 
 def no_pings(env: simcord.Env) -> None:
-    """No message anyone received from the bot pinged a user, a role or everyone."""
+    """No message from the bot pinged a role, everyone, or any user other than the owner a
+    delivered result opens with (`<@owner> thor is ready ...`)."""
     bot_id = env.bot.user.id if env.bot.user else None
     for channel in env.backend.messages.values():
         for message in channel.values():
             if message.author_id != bot_id:
                 continue
-            assert not message.ping_user_ids, message.content
+            opener = re.match(r"<@(\d+)>", message.content)
+            owner = {int(opener.group(1))} if opener else set()
+            assert set(message.ping_user_ids) <= owner, message.content
             assert not message.ping_role_ids, message.content
             assert not message.mention_everyone, message.content
             assert GENERIC_FAILURE not in message.content
