@@ -114,6 +114,9 @@ async def enrol_subject(
     saved = await asyncio.to_thread(_write_files, intake, folder, sheet, config.resolution)
     try:
         async with db.transaction() as tx:
+            # Again under the write lock: another process may have queued since the check
+            # above (the photos took seconds to validate).
+            await _check_owner_limits(db, settings, order.owner_id, name)
             subject = await subjects.create(
                 tx, db.now(), owner_id=order.owner_id, name=name, class_noun=class_noun
             )

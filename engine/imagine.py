@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from engine.intake import sanitize_display_name
 from engine.settings import Settings
 from engine.store import Database, JobKind, JobState, Subject, SubjectStatus, jobs, subjects
 
@@ -104,9 +105,8 @@ async def pick_subject(db: Database, order: ImagineOrder) -> Subject | None:
     if order.subject_name:
         subject = await subjects.by_name(db, order.owner_id, order.subject_name.strip().lower())
         if subject is None:
-            raise ImagineRefused([
-                f"You have no pet named {order.subject_name!r}. /status lists yours."
-            ])
+            shown = sanitize_display_name(order.subject_name)[:40]
+            raise ImagineRefused([f"You have no pet named '{shown}'. /status lists yours."])
         if subject.status is not SubjectStatus.READY:
             raise ImagineRefused([
                 f"{subject.name} is not ready yet ({subject.status.value}). /status shows progress."
@@ -125,15 +125,6 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
     if problems:
         raise ImagineRefused(problems)
     subject = await pick_subject(db, order)
-    active = await jobs.list_jobs(
-        db, owner_id=order.owner_id, states=[JobState.QUEUED, JobState.RUNNING]
-    )
-    waiting = sum(1 for j in active if j.kind is JobKind.GENERATE)
-    if waiting >= settings.max_queued_generations_per_user:
-        raise ImagineRefused([
-            f"You already have {waiting} pictures waiting; the limit is "
-            f"{settings.max_queued_generations_per_user}. Wait for them to arrive."
-        ])
     gen = settings.generation
     width, height = size_for(order.aspect, gen.resolution)
     prompt = order.prompt.strip()
@@ -154,10 +145,22 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
     }
     if order.out_dir:
         params["out_dir"] = order.out_dir
-    job_id = await jobs.enqueue(
-        db, JobKind.GENERATE, owner_id=order.owner_id, params=params,
-        subject_id=subject.id if subject else None, guild_id=order.guild_id,
-        channel_id=order.channel_id, total_steps=steps,
-        max_attempts=settings.max_attempts,
-    )
+    async with db.transaction() as tx:  # the count and the insert under one write lock
+        await _check_waiting_limit(db, settings, order.owner_id)
+        job_id = await jobs.enqueue(
+            db, JobKind.GENERATE, owner_id=order.owner_id, params=params,
+            subject_id=subject.id if subject else None, guild_id=order.guild_id,
+            channel_id=order.channel_id, total_steps=steps,
+            max_attempts=settings.max_attempts, conn=tx,
+        )
     return ImagineQueued(job_id, subject, params)
+
+
+async def _check_waiting_limit(db: Database, settings: Settings, owner_id: int) -> None:
+    active = await jobs.list_jobs(db, owner_id=owner_id, states=[JobState.QUEUED, JobState.RUNNING])
+    waiting = sum(1 for j in active if j.kind is JobKind.GENERATE)
+    if waiting >= settings.max_queued_generations_per_user:
+        raise ImagineRefused([
+            f"You already have {waiting} pictures waiting; the limit is "
+            f"{settings.max_queued_generations_per_user}. Wait for them to arrive."
+        ])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,22 @@ async def test_too_few_photos_leaves_nothing_behind(db: Database, settings: Sett
     assert not (settings.data_dir / "subjects").exists() or not any(
         (settings.data_dir / "subjects").iterdir()
     )
+
+
+async def test_two_processes_racing_queue_only_one_training(settings: Settings) -> None:
+    # Two connections stand for two bot/CLI processes: both pass the early check while
+    # their photos validate; the check under the write lock lets only one through.
+    first = await Database.open(settings.database_path)
+    second = await Database.open(settings.database_path)
+    try:
+        results = await asyncio.gather(
+            enrol_subject(first, settings, TrainingOrder(7, "thor", "cat"), uploads(5)),
+            enrol_subject(second, settings, TrainingOrder(7, "loki", "cat"), uploads(5, 10)),
+            return_exceptions=True,
+        )
+    finally:
+        await first.close()
+        await second.close()
+    refused = [r for r in results if isinstance(r, EnrollmentRefused)]
+    assert len(refused) == 1 and "already have a training" in refused[0].reasons[0]
+    assert len(list((settings.data_dir / "subjects").iterdir())) == 1  # loser's files removed
