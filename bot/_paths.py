@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-LORA_WEIGHTS = "pytorch_lora_weights.safetensors"  # diffusers' name, as the engine saves it
+from engine.lora_files import LORA_WEIGHTS
 
 
 def inside(root: Path, relative: str | Path) -> Path | None:

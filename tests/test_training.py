@@ -212,13 +212,20 @@ def test_old_checkpoints_are_pruned_and_a_damaged_newest_is_skipped(
     )
     train_lora(request)
     root = request.job_dir / "checkpoints"
-    assert sorted(path.name for path in root.iterdir()) == ["step-000003", "step-000004"]
+    resumable = sorted(p.parent.name for p in root.glob("*/optimizer.pt"))
+    assert resumable == ["step-000003", "step-000004"]
+    # older steps stay choosable from their previews: LoRA weights kept, resume state gone
+    choosable = sorted(p.parent.name for p in root.glob("*/pytorch_lora_weights.safetensors"))
+    assert choosable == ["step-000001", "step-000002", "step-000003", "step-000004"]
+    assert not (root / "step-000001" / "rng.pt").exists()
 
     weights = root / "step-000004" / "pytorch_lora_weights.safetensors"
     with weights.open("r+b") as file:
         file.truncate(weights.stat().st_size // 2)
 
     assert latest_checkpoint(request.job_dir) == root / "step-000003"
+    (root / "step-000003" / "optimizer.pt").unlink()  # a stripped step is never resumed from
+    assert latest_checkpoint(request.job_dir) is None
 
 
 @pytest.mark.slow

@@ -11,10 +11,11 @@ from discord.ext import commands
 from bot._access import own_subject
 from bot._forget import forget_subject, subject_jobs
 from bot._format import safe
-from bot._paths import LORA_WEIGHTS, lora_weights
+from bot._paths import lora_weights
 from bot.errors import UserError, report_interaction_error
 from engine.intake.sizes import megabytes
-from engine.store import JobKind, JobState, Subject, SubjectStatus, subjects
+from engine.lora_files import checkpoint_weights
+from engine.store import JobState, Subject, SubjectStatus, subjects
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -135,18 +136,10 @@ class Pets(commands.Cog):
             )
         data_dir = self.bot.settings.data_dir
         if subject.chosen_step is not None:
-            trainings = [
-                j for j in await subject_jobs(self.bot.db, subject) if j.kind is JobKind.TRAIN
-            ]
-            for job in reversed(trainings):
-                checkpoint = (
-                    self.bot.settings.job_dir(job.id)
-                    / "checkpoints"
-                    / f"step-{subject.chosen_step:06d}"
-                )
-                found = lora_weights(data_dir, checkpoint.relative_to(data_dir) / LORA_WEIGHTS)
-                if found is not None:
-                    return found, f" at step {subject.chosen_step}"
+            step = subject.chosen_step
+            found = await checkpoint_weights(self.bot.db, self.bot.settings, subject.id, step)
+            if found is not None:
+                return found, f" at step {step}"
         final = lora_weights(data_dir, subject.lora_path)
         if final is None:
             raise UserError(f"{safe(subject.name)}'s model file is missing; train it again.")

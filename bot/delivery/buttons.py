@@ -11,6 +11,7 @@ import discord
 from bot._format import safe
 from bot._imagine_orders import next_seed, order_like, queue_order, queued_text
 from bot.errors import UserError, report_interaction_error
+from engine.lora_files import checkpoint_weights
 from engine.store import Job, JobKind, jobs, subjects
 
 if TYPE_CHECKING:
@@ -63,6 +64,12 @@ class UseStepButton(
         subject = await subjects.get(db, self.subject_id)
         if subject is None or subject.owner_id != interaction.user.id:
             raise UserError("Only the pet's owner can choose its checkpoint.")
+        settings = _bot(interaction).settings
+        if await checkpoint_weights(db, settings, subject.id, self.step) is None:
+            raise UserError(
+                f"Step {self.step} of {safe(subject.name)} is no longer kept. Pick a later "
+                "preview, or keep the final model."
+            )
         await subjects.choose_checkpoint(db, subject.id, self.step)
         await interaction.response.send_message(
             f"**{safe(subject.name)}** will draw with its step-{self.step} model. Press "

@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.generation.order import GenerationOrder
+from engine.lora_files import checkpoint_weights
 from engine.settings import Settings
-from engine.store import Database, EventKind, Job, JobKind, JobState, events, jobs, subjects
+from engine.store import Database, EventKind, Job, JobState, events, jobs, subjects
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -60,18 +61,12 @@ async def _lora_location(
         if lora_path is None:
             raise GenerationRefusedError("This pet has no trained model yet. /status shows why.")
         return settings.data_dir / lora_path
-    row = await db.fetch_one(
-        "SELECT id FROM jobs WHERE subject_id = ? AND kind = ? ORDER BY id DESC LIMIT 1",
-        (subject_id, JobKind.TRAIN.value),
-    )
-    checkpoint = None
-    if row is not None:
-        checkpoint = settings.job_dir(int(row[0])) / "checkpoints" / f"step-{step:06d}"
-    if checkpoint is None or not checkpoint.is_dir():
+    weights = await checkpoint_weights(db, settings, subject_id, step)
+    if weights is None:
         raise GenerationRefusedError(
             f"Step {step} of this pet is no longer kept; pick another step or the final model."
         )
-    return checkpoint
+    return weights.parent
 
 
 def output_dir(settings: Settings, job_id: int) -> Path:

@@ -32,9 +32,10 @@ from diffusers.utils import convert_state_dict_to_diffusers, convert_unet_state_
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file
 
+from engine.lora_files import LORA_WEIGHTS
+
 log = logging.getLogger(__name__)
 
-LORA_WEIGHTS = "pytorch_lora_weights.safetensors"
 _STEP_DIR = re.compile(r"step-(\d{6,})")
 
 
@@ -119,6 +120,8 @@ def read_checkpoint(path: Path) -> Checkpoint:
 def newest_readable_checkpoint(job_dir: Path) -> Checkpoint | None:
     """The newest checkpoint that loads completely; damaged newer ones are skipped."""
     for path in _checkpoint_dirs(job_dir):
+        if not (path / RESUME_ONLY_FILES[0]).exists():
+            continue  # pruned down to its LoRA: choosable, not resumable
         try:
             return read_checkpoint(path)
         except Exception as err:  # any damage at all means "not this one"
@@ -132,10 +135,17 @@ def latest_checkpoint(job_dir: Path) -> Path | None:
     return checkpoint.path if checkpoint else None
 
 
+RESUME_ONLY_FILES = ("optimizer.pt", "rng.pt")  # what only a resume needs: most of the bytes
+
+
 def prune_checkpoints(job_dir: Path, keep: int) -> None:
-    """Delete all but the newest `keep` checkpoints, and leftovers of killed writes."""
+    """Keep the newest `keep` checkpoints whole, for resuming. Older ones lose their
+    optimizer and RNG state but keep their LoRA weights and state.json (a few MB at rank
+    4), because every preview in Discord offers its step as the pet's model. Leftovers of
+    killed writes are removed."""
     for path in _checkpoint_dirs(job_dir)[keep:]:
-        shutil.rmtree(path)
+        for name in RESUME_ONLY_FILES:
+            (path / name).unlink(missing_ok=True)
     root = checkpoints_root(job_dir)
     for leftover in root.glob(".tmp-*"):
         if not leftover.name.endswith(f"-{os.getpid()}"):

@@ -10,6 +10,7 @@ from PIL import Image
 
 from bot.client import PetBooth
 from bot.delivery.loop import PROGRESS_EDIT_SECONDS
+from engine.lora_files import LORA_WEIGHTS
 from engine.settings import Settings
 from engine.store import Database, EventKind, Job, JobKind, events, jobs, subjects
 from tests.bot._world import World, bot_messages, train
@@ -28,6 +29,14 @@ def png(settings: Settings, job_id: int, name: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", (64, 64), (200, 120, 40)).save(path)
     return str(path.relative_to(settings.data_dir))
+
+
+def preview_with_checkpoint(settings: Settings, job_id: int, step: int) -> str:
+    """What the engine leaves at a checkpoint: the weights (choosable) and the grid."""
+    weights = settings.job_dir(job_id) / "checkpoints" / f"step-{step:06d}" / LORA_WEIGHTS
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(b"weights")
+    return png(settings, job_id, f"step-{step:06d}.png")
 
 
 async def progress(db: Database, job: Job, step: int, total: int = 500) -> None:
@@ -84,7 +93,7 @@ async def test_preview_is_posted_with_a_button_that_picks_its_step(
     world: World, db: Database, env: simcord.Env, settings: Settings
 ) -> None:
     job = await started_training(world, db)
-    grid = png(settings, job.id, "step-000200.png")
+    grid = preview_with_checkpoint(settings, job.id, 200)
     await events.append_event(db, job.id, EventKind.PREVIEW, {"step": 200}, files=[grid])
     await poll(env)
 
@@ -99,6 +108,21 @@ async def test_preview_is_posted_with_a_button_that_picks_its_step(
     assert chosen.response is not None and "step-200 model" in chosen.response.content
     subject = await subjects.get(db, job.subject_id or 0)
     assert subject is not None and subject.chosen_step == 200
+
+
+async def test_a_step_whose_weights_are_gone_cannot_be_chosen(
+    world: World, db: Database, env: simcord.Env, settings: Settings
+) -> None:
+    job = await started_training(world, db)
+    grid = png(settings, job.id, "step-000100.png")  # the grid stayed, the weights did not
+    await events.append_event(db, job.id, EventKind.PREVIEW, {"step": 100}, files=[grid])
+    await poll(env)
+
+    answer = await world.alice.click(bot_messages(world.channel)[-1], label="Use step 100")
+
+    assert answer.response is not None and "no longer kept" in answer.response.content
+    subject = await subjects.get(db, job.subject_id or 0)
+    assert subject is not None and subject.chosen_step is None
 
 
 async def test_finished_training_posts_the_ready_message(
@@ -166,7 +190,7 @@ async def test_after_a_restart_the_rest_is_delivered_exactly_once(
 ) -> None:
     job = await started_training(world, db)
     await progress(db, job, 100)
-    grid = png(settings, job.id, "step-000100.png")
+    grid = preview_with_checkpoint(settings, job.id, 100)
     await events.append_event(db, job.id, EventKind.PREVIEW, {"step": 100}, files=[grid])
     await poll(env)
     progress_id = bot_messages(world.channel)[0].id
