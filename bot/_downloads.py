@@ -10,9 +10,8 @@ from dataclasses import dataclass
 import discord
 
 from engine.intake import Rejection, Upload, sanitize_display_name
-from engine.intake.sizes import megabytes
+from engine.intake.sizes import sizes_apart
 
-_MEGABYTE = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -28,15 +27,9 @@ def is_photo_or_zip(attachment: discord.Attachment) -> bool:
 
 
 def over_the_limit(size: int, limit: int) -> str:
-    """ "26.3 MB is over the 25 MB limit": in KB under a megabyte, and to the byte where
-    rounding would print the same number twice ("25 MB is over the 25 MB limit")."""
-    if limit < _MEGABYTE:
-        shown = f"{-(-size // 1024)} KB", f"{limit // 1024} KB"
-    else:
-        shown = megabytes(size), megabytes(limit)
-    if shown[0] == shown[1]:
-        shown = f"{size:,} bytes", f"{limit:,} bytes"
-    return f"{shown[0]} is over the {shown[1]} limit per file"
+    """ "26.3 MB is over the 25 MB limit per file"."""
+    shown, allowed = sizes_apart(size, limit)
+    return f"{shown} is over the {allowed} limit per file"
 
 
 async def download(attachments: Sequence[discord.Attachment], max_file_bytes: int) -> Downloaded:

@@ -10,7 +10,7 @@ import zlib
 from collections.abc import Iterator
 
 from engine.intake.filenames import member_display_name
-from engine.intake.sizes import megabytes
+from engine.intake.sizes import megabytes, sizes_apart
 from engine.intake.uploads import IncomingFile, IntakeLimits, Rejection
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ def _is_dotfile(part: str) -> bool:
 
 
 def _too_large_file(size: int, limits: IntakeLimits) -> str:
-    return f"file too large: {megabytes(size)}, limit {megabytes(limits.max_file_bytes)}"
+    return "file too large: {}, limit {}".format(*sizes_apart(size, limits.max_file_bytes))
 
 
 def _too_large_archive(size: int, limits: IntakeLimits) -> str:

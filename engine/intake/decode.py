@@ -13,7 +13,7 @@ import warnings
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from engine.intake.sizes import megabytes
+from engine.intake.sizes import sizes_apart
 from engine.intake.uploads import IntakeLimits
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def check_file_size(data: bytes, limits: IntakeLimits) -> None:
     """Before Pillow (or even sha256) sees the bytes."""
     if len(data) > limits.max_file_bytes:
         raise PhotoRejected(
-            f"file too large: {megabytes(len(data))}, limit {megabytes(limits.max_file_bytes)}"
+            "file too large: {}, limit {}".format(*sizes_apart(len(data), limits.max_file_bytes))
         )
 
 
