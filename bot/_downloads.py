@@ -13,7 +13,6 @@ from engine.intake import Rejection, Upload, sanitize_display_name
 from engine.intake.sizes import sizes_apart
 
 
-
 @dataclass(frozen=True)
 class Downloaded:
     uploads: list[Upload]
