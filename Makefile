@@ -33,6 +33,7 @@ run: setup
 
 lint:
 	$(BIN)/ruff check bot engine tests bench
+	$(BIN)/ruff format --check bot engine tests bench
 	$(BIN)/mypy
 
 test: setup-test lint

@@ -50,15 +50,18 @@ def model_dir(kind: str) -> Path:
 async def run_job(settings: Settings, photos: int, overrides: dict) -> dict[str, float]:
     async with await Database.open(settings.database_path) as db:
         uploads = [Upload(f"pet{i}.jpg", jpeg(i, (1024, 1024))) for i in range(photos)]
-        enrolled = await enrol_subject(db, settings, TrainingOrder(1, "thor", "cat",
-                                                                   overrides=overrides), uploads)
+        enrolled = await enrol_subject(
+            db, settings, TrainingOrder(1, "thor", "cat", overrides=overrides), uploads
+        )
         await Engine(settings, db, "bench").run(until_idle=True)
         job = await jobs.get(db, enrolled.job_id)
         assert job is not None and job.state.value == "succeeded", job
         started = (await events.for_job(db, job.id, EventKind.STARTED))[0].created_at
         done = (await events.for_job(db, job.id, EventKind.DONE))[0].created_at
-        return {"seconds_per_step": job.seconds_per_step or float("nan"),
-                "claim_to_lora_s": done - started}
+        return {
+            "seconds_per_step": job.seconds_per_step or float("nan"),
+            "claim_to_lora_s": done - started,
+        }
 
 
 def main() -> None:
@@ -80,8 +83,14 @@ def main() -> None:
     base = model_dir(args.model)
     data = Path(tempfile.mkdtemp(prefix="petbooth-bench-"))
     os.environ["PETBOOTH_TRAINING__GRADIENT_CHECKPOINTING"] = args.checkpointing
-    settings = Settings(data_dir=data, base_model=str(base), vae="", min_photo_side=64,
-                        progress_every_seconds=5.0, _env_file=None)
+    settings = Settings(
+        data_dir=data,
+        base_model=str(base),
+        vae="",
+        min_photo_side=64,
+        progress_every_seconds=5.0,
+        _env_file=None,
+    )
     overrides = {"steps": steps, "resolution": resolution, "checkpoint_every": 100}
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -97,7 +106,8 @@ def main() -> None:
         "process wall s": round(time.perf_counter() - began, 1),
         "peak RSS MiB": round(peak_rss_mib()),
         "peak VRAM GiB": round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        if torch.cuda.is_available() else "-",
+        if torch.cuda.is_available()
+        else "-",
     }
     print(row)
     if not args.no_write:

@@ -79,14 +79,19 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="migrate, then run the bot and one engine per GPU")
     run.add_argument("--no-bot", action="store_true", help="engines only (no Discord)")
-    run.add_argument("--sync-commands", action="store_true",
-                     help="register the slash commands with Discord (first run, or after an "
-                     "upgrade)")
+    run.add_argument(
+        "--sync-commands",
+        action="store_true",
+        help="register the slash commands with Discord (first run, or after an upgrade)",
+    )
     run.set_defaults(func=_run)
 
     doctor = sub.add_parser("doctor", help="check token, GPU, disk, models and database")
-    doctor.add_argument("--liveness", action="store_true",
-                        help="only: has an engine sent a heartbeat lately (healthcheck)")
+    doctor.add_argument(
+        "--liveness",
+        action="store_true",
+        help="only: has an engine sent a heartbeat lately (healthcheck)",
+    )
     doctor.set_defaults(func=_doctor)
 
     download = sub.add_parser("download-models", help="fetch the base model and VAE now")

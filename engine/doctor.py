@@ -38,7 +38,9 @@ def check_token(settings: Settings) -> Finding:
     if settings.discord_token and settings.discord_token.get_secret_value().strip():
         return Finding("Discord token", True, "set (not shown)")
     return Finding(
-        "Discord token", False, "PETBOOTH_DISCORD_TOKEN is not set",
+        "Discord token",
+        False,
+        "PETBOOTH_DISCORD_TOKEN is not set",
         "Discord developer portal -> your application -> Bot -> Reset Token; put "
         "PETBOOTH_DISCORD_TOKEN=... in .env (the engine runs without it, the bot does not).",
     )
@@ -46,20 +48,31 @@ def check_token(settings: Settings) -> Finding:
 
 def check_gpu(settings: Settings) -> Finding:
     if settings.device == "cpu":
-        return Finding("GPU", False, "PETBOOTH_DEVICE=cpu: SDXL will be impractically slow",
-                       "unset PETBOOTH_DEVICE on a machine with an NVIDIA GPU", fatal=False)
+        return Finding(
+            "GPU",
+            False,
+            "PETBOOTH_DEVICE=cpu: SDXL will be impractically slow",
+            "unset PETBOOTH_DEVICE on a machine with an NVIDIA GPU",
+            fatal=False,
+        )
     import torch
 
     if not torch.cuda.is_available():
-        return Finding("GPU", False, f"torch {torch.__version__} sees no CUDA device",
-                       "install the NVIDIA driver (nvidia-smi must work) and a CUDA build of "
-                       "torch (`pip install torch` on the GPU machine)", fatal=False)
+        return Finding(
+            "GPU",
+            False,
+            f"torch {torch.__version__} sees no CUDA device",
+            "install the NVIDIA driver (nvidia-smi must work) and a CUDA build of "
+            "torch (`pip install torch` on the GPU machine)",
+            fatal=False,
+        )
     free, total = torch.cuda.mem_get_info()
     name = torch.cuda.get_device_name()
     detail = f"{name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free"
     if free / 2**30 < MIN_FREE_VRAM_GB:
-        return Finding("GPU", False, detail,
-                       f"free at least {MIN_FREE_VRAM_GB} GiB (stop other GPU processes)")
+        return Finding(
+            "GPU", False, detail, f"free at least {MIN_FREE_VRAM_GB} GiB (stop other GPU processes)"
+        )
     return Finding("GPU", True, detail)
 
 
@@ -75,11 +88,18 @@ def check_disk(settings: Settings) -> Finding:
 def check_models(settings: Settings) -> Finding:
     missing = [ref for ref in (settings.base_model, settings.vae) if ref and not _available(ref)]
     if missing:
-        return Finding("Models", False, f"not downloaded: {', '.join(missing)}",
-                       "run `petbooth download-models` (needs network), or set "
-                       "PETBOOTH_BASE_MODEL to a local directory")
-    return Finding("Models", True, f"{settings.base_model} and VAE {settings.vae or '(own)'} "
-                   "are available locally")
+        return Finding(
+            "Models",
+            False,
+            f"not downloaded: {', '.join(missing)}",
+            "run `petbooth download-models` (needs network), or set "
+            "PETBOOTH_BASE_MODEL to a local directory",
+        )
+    return Finding(
+        "Models",
+        True,
+        f"{settings.base_model} and VAE {settings.vae or '(own)'} are available locally",
+    )
 
 
 def _available(reference: str) -> bool:
@@ -88,8 +108,10 @@ def _available(reference: str) -> bool:
         return (path / "model_index.json").is_file() or (path / "config.json").is_file()
     from huggingface_hub import try_to_load_from_cache
 
-    return any(isinstance(try_to_load_from_cache(reference, name), str)
-               for name in ("model_index.json", "config.json"))
+    return any(
+        isinstance(try_to_load_from_cache(reference, name), str)
+        for name in ("model_index.json", "config.json")
+    )
 
 
 def check_database(settings: Settings) -> Finding:
@@ -100,13 +122,21 @@ def check_database(settings: Settings) -> Finding:
     with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
         version = int(conn.execute("PRAGMA user_version").fetchone()[0])
     if version > latest:
-        return Finding("Database", False, f"{path} is at version {version}, newer than {latest}",
-                       "upgrade petbooth, or set PETBOOTH_DATABASE to another file")
+        return Finding(
+            "Database",
+            False,
+            f"{path} is at version {version}, newer than {latest}",
+            "upgrade petbooth, or set PETBOOTH_DATABASE to another file",
+        )
     return Finding("Database", True, f"{path} at schema version {version} (latest {latest})")
 
 
 CHECKS: list[Callable[[Settings], Finding]] = [
-    check_token, check_gpu, check_disk, check_models, check_database,
+    check_token,
+    check_gpu,
+    check_disk,
+    check_models,
+    check_database,
 ]
 
 

@@ -33,8 +33,17 @@ from engine.store.subjects import NewPhoto, SubjectExistsError
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _CLASS = re.compile(r"^[a-z][a-z ]{0,30}[a-z]$|^[a-z]$")
 # What a `train` job may override per job; everything else comes from settings.
-TRAIN_OVERRIDES = ("steps", "resolution", "checkpoint_every", "prior_preservation", "rank",
-                   "learning_rate", "num_class_images", "gradient_accumulation", "seed")
+TRAIN_OVERRIDES = (
+    "steps",
+    "resolution",
+    "checkpoint_every",
+    "prior_preservation",
+    "rank",
+    "learning_rate",
+    "num_class_images",
+    "gradient_accumulation",
+    "seed",
+)
 
 
 class EnrollmentRefused(Exception):
@@ -120,16 +129,33 @@ async def enrol_subject(
             subject = await subjects.create(
                 tx, db.now(), owner_id=order.owner_id, name=name, class_noun=class_noun
             )
-            await subjects.add_photos(tx, db.now(), subject.id, [
-                NewPhoto(str(path.relative_to(settings.data_dir)), photo.source_name,
-                         photo.sha256, size, photo.width, photo.height)
-                for photo, (path, size) in zip(intake.accepted, saved, strict=True)
-            ])
+            await subjects.add_photos(
+                tx,
+                db.now(),
+                subject.id,
+                [
+                    NewPhoto(
+                        str(path.relative_to(settings.data_dir)),
+                        photo.source_name,
+                        photo.sha256,
+                        size,
+                        photo.width,
+                        photo.height,
+                    )
+                    for photo, (path, size) in zip(intake.accepted, saved, strict=True)
+                ],
+            )
             job_id = await jobs.enqueue(
-                db, JobKind.TRAIN, owner_id=order.owner_id, subject_id=subject.id,
-                guild_id=order.guild_id, channel_id=order.channel_id,
-                params=dict(order.overrides), total_steps=config.steps,
-                max_attempts=settings.max_attempts, conn=tx,
+                db,
+                JobKind.TRAIN,
+                owner_id=order.owner_id,
+                subject_id=subject.id,
+                guild_id=order.guild_id,
+                channel_id=order.channel_id,
+                params=dict(order.overrides),
+                total_steps=config.steps,
+                max_attempts=settings.max_attempts,
+                conn=tx,
             )
     except SubjectExistsError as err:
         shutil.rmtree(folder, ignore_errors=True)
@@ -148,10 +174,12 @@ async def _check_owner_limits(db: Database, settings: Settings, owner_id: int, n
     active = await jobs.list_jobs(db, owner_id=owner_id, states=[JobState.QUEUED, JobState.RUNNING])
     trainings = [j for j in active if j.kind is JobKind.TRAIN]
     if len(trainings) >= settings.max_active_trainings_per_user:
-        raise EnrollmentRefused([
-            f"You already have a training in progress (job {trainings[0].id}). Wait for it "
-            "to finish or cancel it first."
-        ])
+        raise EnrollmentRefused(
+            [
+                f"You already have a training in progress (job {trainings[0].id}). Wait for it "
+                "to finish or cancel it first."
+            ]
+        )
 
 
 def _write_files(

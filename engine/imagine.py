@@ -108,15 +108,18 @@ async def pick_subject(db: Database, order: ImagineOrder) -> Subject | None:
             shown = sanitize_display_name(order.subject_name)[:40]
             raise ImagineRefused([f"You have no pet named '{shown}'. /status lists yours."])
         if subject.status is not SubjectStatus.READY:
-            raise ImagineRefused([
-                f"{subject.name} is not ready yet ({subject.status.value}). /status shows progress."
-            ])
+            raise ImagineRefused(
+                [
+                    f"{subject.name} is not ready yet ({subject.status.value}). "
+                    "/status shows progress."
+                ]
+            )
         return subject
     subject = await subjects.latest_ready(db, order.owner_id)
     if subject is None and TOK.search(order.prompt):
-        raise ImagineRefused([
-            "Your prompt uses TOK, but you have no trained pet yet. Start with /train."
-        ])
+        raise ImagineRefused(
+            ["Your prompt uses TOK, but you have no trained pet yet. Start with /train."]
+        )
     return subject
 
 
@@ -136,7 +139,8 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
         "count": order.count,
         "seed": order.seed if order.seed is not None else secrets.randbelow(MAX_SEED + 1),
         "steps": steps,
-        "guidance_scale": order.guidance_scale if order.guidance_scale is not None
+        "guidance_scale": order.guidance_scale
+        if order.guidance_scale is not None
         else gen.guidance_scale,
         "width": width,
         "height": height,
@@ -148,10 +152,16 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
     async with db.transaction() as tx:  # the count and the insert under one write lock
         await _check_waiting_limit(db, settings, order.owner_id)
         job_id = await jobs.enqueue(
-            db, JobKind.GENERATE, owner_id=order.owner_id, params=params,
-            subject_id=subject.id if subject else None, guild_id=order.guild_id,
-            channel_id=order.channel_id, total_steps=steps,
-            max_attempts=settings.max_attempts, conn=tx,
+            db,
+            JobKind.GENERATE,
+            owner_id=order.owner_id,
+            params=params,
+            subject_id=subject.id if subject else None,
+            guild_id=order.guild_id,
+            channel_id=order.channel_id,
+            total_steps=steps,
+            max_attempts=settings.max_attempts,
+            conn=tx,
         )
     return ImagineQueued(job_id, subject, params)
 
@@ -160,7 +170,9 @@ async def _check_waiting_limit(db: Database, settings: Settings, owner_id: int) 
     active = await jobs.list_jobs(db, owner_id=owner_id, states=[JobState.QUEUED, JobState.RUNNING])
     waiting = sum(1 for j in active if j.kind is JobKind.GENERATE)
     if waiting >= settings.max_queued_generations_per_user:
-        raise ImagineRefused([
-            f"You already have {waiting} pictures waiting; the limit is "
-            f"{settings.max_queued_generations_per_user}. Wait for them to arrive."
-        ])
+        raise ImagineRefused(
+            [
+                f"You already have {waiting} pictures waiting; the limit is "
+                f"{settings.max_queued_generations_per_user}. Wait for them to arrive."
+            ]
+        )

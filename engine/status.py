@@ -67,25 +67,52 @@ async def build_status(
     for position, job in enumerate(await jobs.queue_order(db), start=1):
         backlog += _remaining_seconds(job, sps)
         lines.append(_line(job, position, backlog))
-    finished = [j for j in await jobs.list_jobs(
-        db, states=[JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED])]
+    finished = [
+        j
+        for j in await jobs.list_jobs(
+            db, states=[JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED]
+        )
+    ]
     lines += [_line(j, None, None) for j in finished[-recent_finished:]]
     if owner_id is not None:
         lines = [line for line in lines if line.owner_id == owner_id]
     pets = await subjects.list_for_owner(db, owner_id)
     return StatusReport(
         jobs=lines,
-        subjects=[{"id": s.id, "owner_id": s.owner_id, "name": s.name,
-                   "class_noun": s.class_noun, "token": s.token, "status": s.status.value}
-                  for s in pets],
-        engines=[{"worker_id": e.worker_id, "device": e.device, "job_id": e.job_id,
-                  "heartbeat_age_seconds": round(db.now() - e.heartbeat_at, 1)}
-                 for e in await engines.all_engines(db)],
+        subjects=[
+            {
+                "id": s.id,
+                "owner_id": s.owner_id,
+                "name": s.name,
+                "class_noun": s.class_noun,
+                "token": s.token,
+                "status": s.status.value,
+            }
+            for s in pets
+        ],
+        engines=[
+            {
+                "worker_id": e.worker_id,
+                "device": e.device,
+                "job_id": e.job_id,
+                "heartbeat_age_seconds": round(db.now() - e.heartbeat_at, 1),
+            }
+            for e in await engines.all_engines(db)
+        ],
         now=db.now(),
     )
 
 
 def _line(job: Job, position: int | None, eta: float | None) -> JobLine:
-    return JobLine(job.id, job.kind.value, job.owner_id, job.subject_id, job.state.value,
-                   job.step, job.total_steps, position,
-                   round(eta, 1) if eta is not None else None, job.error)
+    return JobLine(
+        job.id,
+        job.kind.value,
+        job.owner_id,
+        job.subject_id,
+        job.state.value,
+        job.step,
+        job.total_steps,
+        position,
+        round(eta, 1) if eta is not None else None,
+        job.error,
+    )

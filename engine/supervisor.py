@@ -41,8 +41,9 @@ class Child:
 def gpu_count() -> int:
     """NVIDIA GPUs visible to this process, without importing torch."""
     try:
-        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True,
-                                 timeout=20, check=True).stdout
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return 0
     count = sum(1 for line in listing.splitlines() if line.startswith("GPU "))
@@ -106,8 +107,13 @@ class Supervisor:
             ran = asyncio.get_running_loop().time() - started
             child.backoff = 1.0 if ran > 60 else min(child.backoff * 2, MAX_BACKOFF_SECONDS)
             child.restarts += 1
-            log.error("%s exited with %s; restart %d in %.0f s", child.name, code,
-                      child.restarts, child.backoff)
+            log.error(
+                "%s exited with %s; restart %d in %.0f s",
+                child.name,
+                code,
+                child.restarts,
+                child.backoff,
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), child.backoff)
 
@@ -128,8 +134,10 @@ def run_all(settings: Settings, with_bot: bool = True, sync_commands: bool = Fal
     if with_bot and not (settings.discord_token and settings.discord_token.get_secret_value()):
         from bot.__main__ import MISSING_TOKEN
 
-        print(MISSING_TOKEN + "\n(or start the engines alone with `petbooth run --no-bot`)",
-              file=sys.stderr)
+        print(
+            MISSING_TOKEN + "\n(or start the engines alone with `petbooth run --no-bot`)",
+            file=sys.stderr,
+        )
         return CONFIGURATION_ERROR
     version = migrate(settings.database_path)  # once, before any child opens the database
     log.info("database %s at schema version %d", settings.database_path, version)

@@ -204,8 +204,7 @@ class Engine:
 
 
 _DISK_FULL = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
-_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST,
-                 errno.EISDIR}
+_NOT_WRITABLE = {errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EEXIST, errno.EISDIR}
 
 
 def _told_errors() -> tuple[type[BaseException], ...]:
@@ -216,8 +215,13 @@ def _told_errors() -> tuple[type[BaseException], ...]:
     from engine.train_job import SubjectGoneError
     from engine.training.request import InvalidTrainRequest
 
-    return (ModelUnavailableError, SubjectGoneError, InvalidTrainRequest,
-            GenerationRefusedError, LoraUnusableError)
+    return (
+        ModelUnavailableError,
+        SubjectGoneError,
+        InvalidTrainRequest,
+        GenerationRefusedError,
+        LoraUnusableError,
+    )
 
 
 def is_expected_failure(err: BaseException) -> bool:
@@ -235,6 +239,8 @@ def describe_failure(err: BaseException, kind: JobKind = JobKind.TRAIN) -> str:
     if isinstance(err, OSError) and err.errno in _DISK_FULL:
         return f"The engine ran out of disk space. An admin must free space; then {again} again."
     if isinstance(err, OSError) and err.errno in _NOT_WRITABLE:
-        return ("The engine cannot write to its data directory. An admin must fix its "
-                f"permissions (see `petbooth doctor`); then {again} again.")
+        return (
+            "The engine cannot write to its data directory. An admin must fix its "
+            f"permissions (see `petbooth doctor`); then {again} again."
+        )
     return f"{what} failed unexpectedly ({type(err).__name__}); the engine log has details."

@@ -14,22 +14,24 @@ from pathlib import Path
 def engine_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
     """Settings for a CPU engine on the tiny model: small photos, every event recorded."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PETBOOTH_")}
-    env.update({
-        "PETBOOTH_DATA_DIR": str(data_dir),
-        "PETBOOTH_BASE_MODEL": str(model_dir),
-        "PETBOOTH_DEVICE": "cpu",
-        "PETBOOTH_MIN_PHOTO_SIDE": "64",
-        "PETBOOTH_PROGRESS_EVERY_SECONDS": "0",
-        "PETBOOTH_POLL_SECONDS": "0.2",
-        "PETBOOTH_TRAINING__PREVIEW_STEPS": "2",
-        "PETBOOTH_TRAINING__VALIDATION_PROMPTS": json.dumps(["a photo of {token} {cls}"]),
-        "HF_HUB_OFFLINE": "1",
-        "TOKENIZERS_PARALLELISM": "false",
-        # On the 2-core test machines two OpenMP threads plus the engine's heartbeat and
-        # SQLite threads oversubscribe the CPU: a 0.5 s heartbeat made each tiny-model step
-        # take 15 s instead of 0.3 s (measured). One intra-op thread avoids the stalls.
-        "OMP_NUM_THREADS": "1",
-    })
+    env.update(
+        {
+            "PETBOOTH_DATA_DIR": str(data_dir),
+            "PETBOOTH_BASE_MODEL": str(model_dir),
+            "PETBOOTH_DEVICE": "cpu",
+            "PETBOOTH_MIN_PHOTO_SIDE": "64",
+            "PETBOOTH_PROGRESS_EVERY_SECONDS": "0",
+            "PETBOOTH_POLL_SECONDS": "0.2",
+            "PETBOOTH_TRAINING__PREVIEW_STEPS": "2",
+            "PETBOOTH_TRAINING__VALIDATION_PROMPTS": json.dumps(["a photo of {token} {cls}"]),
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            # On the 2-core test machines two OpenMP threads plus the engine's heartbeat and
+            # SQLite threads oversubscribe the CPU: a 0.5 s heartbeat made each tiny-model step
+            # take 15 s instead of 0.3 s (measured). One intra-op thread avoids the stalls.
+            "OMP_NUM_THREADS": "1",
+        }
+    )
     env.update(extra)
     return env
 
@@ -37,14 +39,20 @@ def engine_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
 def petbooth(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "engine.cli", *args],
-        env=env, capture_output=True, text=True, timeout=timeout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
 def start_petbooth(*args: str, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "engine.cli", *args],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -67,8 +75,20 @@ def queue_training(
 ) -> int:
     """`petbooth train` at 64 px; returns the job id."""
     queued = petbooth(
-        "train", *map(str, photos), "--name", name, "--class", "cat", "--steps", str(steps),
-        "--resolution", "64", "--checkpoint-every", str(checkpoint_every), "--owner", str(owner),
+        "train",
+        *map(str, photos),
+        "--name",
+        name,
+        "--class",
+        "cat",
+        "--steps",
+        str(steps),
+        "--resolution",
+        "64",
+        "--checkpoint-every",
+        str(checkpoint_every),
+        "--owner",
+        str(owner),
         env=env,
     )
     assert queued.returncode == 0, queued.stderr

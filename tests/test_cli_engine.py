@@ -25,8 +25,9 @@ def test_train_rejects_bad_photos_with_reasons(tmp_path: Path, tiny_model_dir: P
     photos = write_photos(tmp_path / "photos", 2)
     junk = tmp_path / "photos" / "junk.jpg"
     junk.write_bytes(b"definitely not a jpeg")
-    result = petbooth("train", *map(str, photos), str(junk), "--name", "thor", "--class", "cat",
-                      env=env)
+    result = petbooth(
+        "train", *map(str, photos), str(junk), "--name", "thor", "--class", "cat", env=env
+    )
     assert result.returncode == 1
     assert "at least 5" in result.stderr and "junk.jpg" in result.stderr
     assert result.stdout == ""

@@ -55,8 +55,9 @@ def test_liveness_follows_engine_heartbeats(tmp_path: Path) -> None:
     migrate(settings.database_path)
     assert not liveness(settings).ok
     with sqlite3.connect(settings.database_path) as conn:
-        conn.execute("INSERT INTO engines VALUES ('e1', 1, 'cpu', ?, ?, NULL)",
-                     (time.time(), time.time()))
+        conn.execute(
+            "INSERT INTO engines VALUES ('e1', 1, 'cpu', ?, ?, NULL)", (time.time(), time.time())
+        )
     assert liveness(settings).ok
     with sqlite3.connect(settings.database_path) as conn:
         conn.execute("UPDATE engines SET heartbeat_at = ?", (time.time() - 600,))

@@ -26,8 +26,9 @@ pytestmark = pytest.mark.slow
 def test_sigkilled_engine_resumes_from_checkpoint(tmp_path: Path, tiny_model_dir: Path) -> None:
     data = tmp_path / "data"
     database = data / "petbooth.sqlite3"
-    env = engine_env(data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2",
-                     PETBOOTH_HEARTBEAT_SECONDS="0.5")
+    env = engine_env(
+        data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2", PETBOOTH_HEARTBEAT_SECONDS="0.5"
+    )
     photos = write_photos(tmp_path / "photos", 5)
     queue_training(env, photos, steps=8, checkpoint_every=2)
 

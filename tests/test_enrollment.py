@@ -31,8 +31,9 @@ def uploads(count: int, first_seed: int = 0) -> list[Upload]:
 
 
 async def test_enrols_subject_photos_and_job_together(db: Database, settings: Settings) -> None:
-    order = TrainingOrder(owner_id=7, name="Thor", class_noun="Cat", channel_id=99,
-                          overrides={"steps": 50})
+    order = TrainingOrder(
+        owner_id=7, name="Thor", class_noun="Cat", channel_id=99, overrides={"steps": 50}
+    )
     enrolled = await enrol_subject(db, settings, order, uploads(6))
     assert enrolled.subject.name == "thor" and enrolled.subject.class_noun == "cat"
     assert enrolled.contact_sheet.is_file()

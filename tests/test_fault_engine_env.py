@@ -65,25 +65,29 @@ def test_disk_full_and_unexpected_errors_are_described() -> None:
 def test_generation_is_served_while_a_training_runs(tmp_path: Path, tiny_model_dir: Path) -> None:
     data = tmp_path / "data"
     database = data / "petbooth.sqlite3"
-    env = engine_env(data, tiny_model_dir, PETBOOTH_GENERATION__RESOLUTION="64",
-                     PETBOOTH_GENERATION__STEPS="2")
-    train = queue_training(env, write_photos(tmp_path / "photos", 5), steps=60,
-                           checkpoint_every=5)
+    env = engine_env(
+        data, tiny_model_dir, PETBOOTH_GENERATION__RESOLUTION="64", PETBOOTH_GENERATION__STEPS="2"
+    )
+    train = queue_training(env, write_photos(tmp_path / "photos", 5), steps=60, checkpoint_every=5)
     engine = start_petbooth("engine", "--until-idle", env=env)
     try:
         wait_until(reached(database, "progress", 3), engine, "step 3")
-        picture = petbooth("imagine", "a lighthouse at dusk", "--owner", "7", "--seed", "1",
-                           env=env)
+        picture = petbooth(
+            "imagine", "a lighthouse at dusk", "--owner", "7", "--seed", "1", env=env
+        )
         assert picture.returncode == 0, picture.stderr
         assert engine.wait(timeout=300) == 0
     finally:
         engine.kill()
     with sqlite3.connect(database) as conn:
-        order = [(job_id, kind, json.loads(payload)) for job_id, kind, payload in conn.execute(
-            "SELECT job_id, kind, payload FROM events WHERE kind IN ('done', 'progress') "
-            "ORDER BY id")]
-    generated = next(i for i, (job, kind, _) in enumerate(order)
-                     if job != train and kind == "done")
+        order = [
+            (job_id, kind, json.loads(payload))
+            for job_id, kind, payload in conn.execute(
+                "SELECT job_id, kind, payload FROM events WHERE kind IN ('done', 'progress') "
+                "ORDER BY id"
+            )
+        ]
+    generated = next(i for i, (job, kind, _) in enumerate(order) if job != train and kind == "done")
     later_progress = [p["step"] for job, kind, p in order[generated:] if kind == "progress"]
     assert later_progress and later_progress[0] < 60, "the picture waited for the training"
     assert job_rows(database)[train][0] == "succeeded"
@@ -122,8 +126,10 @@ def test_concurrent_writers_lose_no_job(tmp_path: Path) -> None:
     migrate(Path(path))
     ctx = multiprocessing.get_context("spawn")
     out, writers_done = ctx.Queue(), ctx.Event()
-    claimers = [ctx.Process(target=_claim_until_done, args=(path, f"w{i}", writers_done, out))
-                for i in range(2)]
+    claimers = [
+        ctx.Process(target=_claim_until_done, args=(path, f"w{i}", writers_done, out))
+        for i in range(2)
+    ]
     writers = [ctx.Process(target=_enqueue_many, args=(path, owner, 50)) for owner in range(4)]
     for process in claimers + writers:
         process.start()

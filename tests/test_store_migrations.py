@@ -32,9 +32,7 @@ def test_applying_twice_is_a_no_op(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     migrate(path)
     with sqlite3.connect(path) as conn:
-        conn.execute(
-            "INSERT INTO jobs (kind, owner_id, created_at) VALUES ('train', 1, 0)"
-        )
+        conn.execute("INSERT INTO jobs (kind, owner_id, created_at) VALUES ('train', 1, 0)")
     migrate(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM jobs").fetchone()[0] == 1
@@ -81,8 +79,12 @@ def test_concurrent_starts_migrate_once(tmp_path: Path) -> None:
         "import pathlib; from engine.store.migrate import migrate; "
         f"print(migrate(pathlib.Path({str(path)!r})))"
     )
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(4)
+    ]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert all(p.returncode == 0 for p in procs), outputs
     latest = str(discover()[-1].version)

@@ -157,8 +157,9 @@ def test_concurrent_claimers_never_double_assign(tmp_path: Path) -> None:
     asyncio.run(fill())
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_claim_until_empty, args=(str(path), f"w{i}", out))
-             for i in range(4)]
+    procs = [
+        ctx.Process(target=_claim_until_empty, args=(str(path), f"w{i}", out)) for i in range(4)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=120) for _ in procs]

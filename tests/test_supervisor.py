@@ -29,23 +29,37 @@ def test_killed_engine_is_restarted_and_sigterm_stops_all(
 ) -> None:
     data = tmp_path / "data"
     database = data / "petbooth.sqlite3"
-    env = engine_env(data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2",
-                     PETBOOTH_HEARTBEAT_SECONDS="0.5")
+    env = engine_env(
+        data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2", PETBOOTH_HEARTBEAT_SECONDS="0.5"
+    )
     photos = write_photos(tmp_path / "photos", 5)
     queue_training(env, photos, steps=30, checkpoint_every=5)
 
     supervisor = start_petbooth("run", "--no-bot", env=env)
     try:
-        (first_pid,) = wait_until(lambda: [r[0] for r in _query(
-            database, "SELECT pid FROM engines WHERE job_id IS NOT NULL")], supervisor,
-            "an engine running the job")
-        wait_until(lambda: _query(database, "SELECT 1 FROM jobs WHERE step >= 5"), supervisor,
-                   "training progress")
+        (first_pid,) = wait_until(
+            lambda: [
+                r[0] for r in _query(database, "SELECT pid FROM engines WHERE job_id IS NOT NULL")
+            ],
+            supervisor,
+            "an engine running the job",
+        )
+        wait_until(
+            lambda: _query(database, "SELECT 1 FROM jobs WHERE step >= 5"),
+            supervisor,
+            "training progress",
+        )
         os.kill(first_pid, signal.SIGKILL)
-        wait_until(lambda: _query(database, f"SELECT 1 FROM engines WHERE pid != {first_pid}"),
-                   supervisor, "a restarted engine")
-        wait_until(lambda: _query(database, "SELECT 1 FROM jobs WHERE state = 'succeeded'"),
-                   supervisor, "the job to finish after the restart")
+        wait_until(
+            lambda: _query(database, f"SELECT 1 FROM engines WHERE pid != {first_pid}"),
+            supervisor,
+            "a restarted engine",
+        )
+        wait_until(
+            lambda: _query(database, "SELECT 1 FROM jobs WHERE state = 'succeeded'"),
+            supervisor,
+            "the job to finish after the restart",
+        )
         supervisor.send_signal(signal.SIGTERM)
         assert supervisor.wait(timeout=90) == 0
     finally:
@@ -66,7 +80,9 @@ def test_cpu_only_plans_one_engine_with_a_loud_warning(tmp_path: Path, caplog) -
 def test_one_engine_per_gpu_each_seeing_its_own_card(tmp_path: Path) -> None:
     children = plan_children(Settings(data_dir=tmp_path, _env_file=None), False, gpus=2)
     assert [(c.name, c.env["CUDA_VISIBLE_DEVICES"]) for c in children] == [
-        ("engine-0", "0"), ("engine-1", "1")]
+        ("engine-0", "0"),
+        ("engine-1", "1"),
+    ]
 
 
 def test_run_without_token_says_how_to_get_one(tmp_path: Path) -> None:

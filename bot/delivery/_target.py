@@ -49,7 +49,9 @@ class Outgoing:
         return {
             "content": self.content,
             "allowed_mentions": discord.AllowedMentions(
-                everyone=False, roles=False, replied_user=False,
+                everyone=False,
+                roles=False,
+                replied_user=False,
                 users=[discord.Object(self.ping)] if self.ping is not None else False,
             ),
             **extra,

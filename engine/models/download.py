@@ -9,11 +9,17 @@ from pathlib import Path
 class DownloadFailedError(RuntimeError):
     """str() says what went wrong and what to try."""
 
+
 # Only what the pipeline loads: the fp16 variant (half the download of the fp32 files; the
 # engine loads it for fp16 and bf16) plus configs and tokenizers. SDXL's repo also carries
 # ONNX, OpenVINO and fp32 copies we never read (~60 GB in all).
-BASE_MODEL_FILES = ["model_index.json", "*/config.json", "scheduler/*", "tokenizer*/*",
-                    "*.fp16.safetensors"]
+BASE_MODEL_FILES = [
+    "model_index.json",
+    "*/config.json",
+    "scheduler/*",
+    "tokenizer*/*",
+    "*.fp16.safetensors",
+]
 VAE_FILES = ["config.json", "diffusion_pytorch_model.safetensors"]
 
 

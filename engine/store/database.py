@@ -30,9 +30,7 @@ class Database:
     async def open(cls, path: Path, clock: Clock = time.time) -> Database:
         """Migrate (synchronously, once), then connect."""
         await asyncio.to_thread(migrate, path)
-        conn = await aiosqlite.connect(
-            path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000
-        )
+        conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
         await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA foreign_keys = ON")

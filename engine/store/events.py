@@ -42,8 +42,7 @@ async def undelivered(db: Database, limit: int = 100) -> list[Event]:
 async def mark_delivered(db: Database, event_id: int, message_id: int | None = None) -> bool:
     """Record delivery once; False if someone already delivered it."""
     changed = await db.execute(
-        "UPDATE events SET delivered_at = ?, message_id = ? "
-        "WHERE id = ? AND delivered_at IS NULL",
+        "UPDATE events SET delivered_at = ?, message_id = ? WHERE id = ? AND delivered_at IS NULL",
         (db.now(), message_id, event_id),
     )
     return changed == 1

@@ -51,8 +51,18 @@ async def enqueue(
     sql = """INSERT INTO jobs (kind, owner_id, guild_id, channel_id, subject_id, params,
                                priority, total_steps, max_attempts, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
-    args = (kind.value, owner_id, guild_id, channel_id, subject_id, json.dumps(params or {}),
-            PRIORITY[kind], total_steps, max_attempts, db.now())
+    args = (
+        kind.value,
+        owner_id,
+        guild_id,
+        channel_id,
+        subject_id,
+        json.dumps(params or {}),
+        PRIORITY[kind],
+        total_steps,
+        max_attempts,
+        db.now(),
+    )
     if conn is not None:
         return await insert_returning_id(conn, sql, args)
     async with db.transaction() as tx:
@@ -117,11 +127,14 @@ async def _requeue_expired(tx: aiosqlite.Connection, now: float) -> int:
 
 async def heartbeat(db: Database, job_id: int, worker_id: str, lease_seconds: float) -> Job | None:
     """Extend the lease; None means the job is no longer ours (requeued elsewhere, gone)."""
-    async with db.transaction() as tx, tx.execute(
-        """UPDATE jobs SET lease_until = ? WHERE id = ? AND worker_id = ? AND state = 'running'
+    async with (
+        db.transaction() as tx,
+        tx.execute(
+            """UPDATE jobs SET lease_until = ? WHERE id = ? AND worker_id = ? AND state = 'running'
            RETURNING *""",
-        (db.now() + lease_seconds, job_id, worker_id),
-    ) as cursor:
+            (db.now() + lease_seconds, job_id, worker_id),
+        ) as cursor,
+    ):
         row = await cursor.fetchone()
     return Job.from_row(row) if row else None
 
@@ -181,8 +194,7 @@ async def cancel(db: Database, job_id: int) -> JobState | None:
                 await append_event(db, job_id, EventKind.CANCELLED, {}, conn=tx)
                 return JobState.CANCELLED
         async with tx.execute(
-            "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running' "
-            "RETURNING id",
+            "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running' RETURNING id",
             (job_id,),
         ) as cursor:
             return JobState.RUNNING if await cursor.fetchone() else None

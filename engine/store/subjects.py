@@ -63,8 +63,10 @@ async def add_photos(
     await conn.executemany(
         """INSERT INTO photos (subject_id, path, source_name, sha256, size_bytes, width, height,
                                created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-        [(subject_id, p.path, p.source_name, p.sha256, p.size_bytes, p.width, p.height, now)
-         for p in photos],
+        [
+            (subject_id, p.path, p.source_name, p.sha256, p.size_bytes, p.width, p.height, now)
+            for p in photos
+        ],
     )
 
 
