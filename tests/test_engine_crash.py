@@ -81,3 +81,30 @@ def test_sigterm_checkpoints_the_current_step_and_requeues(
     assert resumed.returncode == 0, resumed.stderr
     (done,) = event_rows(database, "done")
     assert done["resumed_from"] == stopped_at and done["steps"] == 40
+
+
+def test_corrupt_newest_checkpoint_resumes_from_the_one_before(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    data = tmp_path / "data"
+    database = data / "petbooth.sqlite3"
+    env = engine_env(
+        data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2", PETBOOTH_HEARTBEAT_SECONDS="0.5"
+    )
+    job_id = queue_training(env, write_photos(tmp_path / "photos", 5), steps=30, checkpoint_every=2)
+    engine = start_petbooth("engine", env=env)
+    try:
+        wait_until(reached(database, "checkpoint", 4), engine, "the checkpoint at step 4")
+    finally:
+        engine.send_signal(signal.SIGKILL)
+        engine.wait(timeout=30)
+    checkpoints = data / "jobs" / str(job_id) / "checkpoints"
+    newest, previous = sorted(checkpoints.glob("step-*"), reverse=True)[:2]
+    weights = newest / "pytorch_lora_weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])  # a disk that lost the end of the file
+
+    resumed = petbooth("engine", "--until-idle", env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    (done,) = event_rows(database, "done")
+    assert done["resumed_from"] == int(previous.name.removeprefix("step-"))
+    assert done["steps"] == 30
