@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.engine_env import (
+    SHORT_LEASE,
     engine_env,
     event_rows,
     petbooth,
@@ -26,9 +27,7 @@ pytestmark = pytest.mark.slow
 def test_sigkilled_engine_resumes_from_checkpoint(tmp_path: Path, tiny_model_dir: Path) -> None:
     data = tmp_path / "data"
     database = data / "petbooth.sqlite3"
-    env = engine_env(
-        data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2", PETBOOTH_HEARTBEAT_SECONDS="0.5"
-    )
+    env = engine_env(data, tiny_model_dir, **SHORT_LEASE)
     photos = write_photos(tmp_path / "photos", 5)
     queue_training(env, photos, steps=8, checkpoint_every=2)
 
@@ -88,9 +87,7 @@ def test_corrupt_newest_checkpoint_resumes_from_the_one_before(
 ) -> None:
     data = tmp_path / "data"
     database = data / "petbooth.sqlite3"
-    env = engine_env(
-        data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2", PETBOOTH_HEARTBEAT_SECONDS="0.5"
-    )
+    env = engine_env(data, tiny_model_dir, **SHORT_LEASE)
     job_id = queue_training(env, write_photos(tmp_path / "photos", 5), steps=30, checkpoint_every=2)
     engine = start_petbooth("engine", env=env)
     try:

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from tests.engine_env import (
+    SHORT_LEASE,
     engine_env,
     event_rows,
     petbooth,
@@ -37,11 +38,7 @@ def lora(data: Path) -> dict:
 
 def test_random_kills_end_in_the_uninterrupted_result(tmp_path: Path, tiny_model_dir: Path) -> None:
     photos = write_photos(tmp_path / "photos", 5)
-    fault_kw = {
-        "PETBOOTH_LEASE_SECONDS": "2",
-        "PETBOOTH_HEARTBEAT_SECONDS": "0.5",
-        "PETBOOTH_MAX_ATTEMPTS": str(KILLS + 2),
-    }
+    fault_kw = {**SHORT_LEASE, "PETBOOTH_MAX_ATTEMPTS": str(KILLS + 2)}
     calm = engine_env(tmp_path / "calm", tiny_model_dir)
     chaos = engine_env(tmp_path / "chaos", tiny_model_dir, **fault_kw)
     queue_training(calm, photos, steps=STEPS, checkpoint_every=2)

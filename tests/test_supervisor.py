@@ -12,7 +12,14 @@ import pytest
 
 from engine.settings import Settings
 from engine.supervisor import plan_children
-from tests.engine_env import engine_env, petbooth, queue_training, start_petbooth, wait_until
+from tests.engine_env import (
+    SHORT_LEASE,
+    engine_env,
+    petbooth,
+    queue_training,
+    start_petbooth,
+    wait_until,
+)
 from tests.samples import write_photos
 
 
@@ -29,9 +36,7 @@ def test_killed_engine_is_restarted_and_sigterm_stops_all(
 ) -> None:
     data = tmp_path / "data"
     database = data / "petbooth.sqlite3"
-    env = engine_env(
-        data, tiny_model_dir, PETBOOTH_LEASE_SECONDS="2", PETBOOTH_HEARTBEAT_SECONDS="0.5"
-    )
+    env = engine_env(data, tiny_model_dir, **SHORT_LEASE)
     photos = write_photos(tmp_path / "photos", 5)
     queue_training(env, photos, steps=30, checkpoint_every=5)
 
