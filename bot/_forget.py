@@ -28,6 +28,7 @@ async def folders_of(db: Database, settings: Settings, subject: Subject) -> set[
         found.add(folder)
     for job in await subject_jobs(db, subject):
         found.add(settings.job_dir(job.id).relative_to(settings.data_dir))
+        found.add(settings.output_dir(job.id).relative_to(settings.data_dir))  # its pictures
     if subject.lora_path:
         found.add(Path(subject.lora_path))
     # Never a top-level folder such as subjects/ or jobs/ itself: that is everyone's data.

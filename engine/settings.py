@@ -131,6 +131,10 @@ class Settings(BaseSettings):
     def job_dir(self, job_id: int) -> Path:
         return self.data_dir / "jobs" / str(job_id)
 
+    def output_dir(self, job_id: int) -> Path:
+        """Where a generate job's pictures go."""
+        return self.data_dir / "outputs" / str(job_id)
+
     @property
     def priors_dir(self) -> Path:
         return self.data_dir / "priors"

@@ -3,6 +3,8 @@ custom_id, so buttons on messages posted before a restart keep working after it.
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -10,6 +12,7 @@ import discord
 
 from bot._format import safe
 from bot._imagine_orders import next_seed, order_like, queue_order, queued_text
+from bot._paths import inside
 from bot.errors import UserError, report_interaction_error
 from engine.lora_files import checkpoint_weights
 from engine.store import Job, JobKind, jobs, subjects
@@ -130,6 +133,12 @@ class GenerationButton(
             await interaction.response.defer()
             if interaction.message is not None:
                 await interaction.message.delete()
+            settings = _bot(interaction).settings
+            pictures = inside(
+                settings.data_dir, settings.output_dir(self.job_id).relative_to(settings.data_dir)
+            )
+            if pictures is not None:  # the files go with the message
+                await asyncio.to_thread(shutil.rmtree, pictures, True)
             return
         bot = _bot(interaction)
         job = await _own_generation(interaction, self.job_id, self.action)

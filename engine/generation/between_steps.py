@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from engine.generation.job import build_order, draw_and_save, output_dir, record_done, record_failed
+from engine.generation.job import build_order, draw_and_save, record_done, record_failed
 from engine.settings import Settings
 from engine.store import Database, JobKind, jobs
 
@@ -74,7 +74,7 @@ class BetweenSteps:
                 )
 
             drawn = draw_and_save(
-                self._resident, order, output_dir(self._settings, job.id), keep_lease
+                self._resident, order, self._settings.output_dir(job.id), keep_lease
             )
             self._wait(record_done(self._db, self._settings, job, self._worker_id, order, drawn))
         except Exception as err:

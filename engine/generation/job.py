@@ -69,10 +69,6 @@ async def _lora_location(
     return weights.parent
 
 
-def output_dir(settings: Settings, job_id: int) -> Path:
-    return settings.data_dir / "outputs" / str(job_id)
-
-
 def draw_and_save(
     resident: ResidentPipeline,
     order: GenerationOrder,
@@ -150,6 +146,6 @@ async def run_generate_job(
             raise GenerationInterrupted()
 
     drawn = await asyncio.to_thread(
-        draw_and_save, resident, order, output_dir(settings, job.id), stop_if_asked
+        draw_and_save, resident, order, settings.output_dir(job.id), stop_if_asked
     )
     await record_done(db, settings, job, hooks.worker_id, order, drawn)

@@ -26,7 +26,7 @@ async def generated(world: World, db: Database, env: simcord.Env, settings: Sett
     assert job is not None and job.kind is JobKind.GENERATE
     files = []
     for i in range(2):
-        path = settings.job_dir(job.id) / "outputs" / f"image-{i}.png"
+        path = settings.output_dir(job.id) / f"image-{i}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         Image.new("RGB", (64, 64), (i * 100, 50, 50)).save(path)
         files.append(str(path.relative_to(settings.data_dir)))
@@ -109,7 +109,7 @@ async def test_only_the_requester_can_use_or_delete_the_pictures(
     world: World, db: Database, env: simcord.Env, settings: Settings
 ) -> None:
     await trained_subject(world, db, settings)
-    await generated(world, db, env, settings)
+    job = await generated(world, db, env, settings)
     posted = bot_messages(world.channel)[-1]
     before = len(await jobs.list_jobs(db))
 
@@ -121,3 +121,4 @@ async def test_only_the_requester_can_use_or_delete_the_pictures(
     assert not_deleted.response is not None and not_deleted.response.ephemeral
     assert len(await jobs.list_jobs(db)) == before
     assert posted.id not in [m.id for m in bot_messages(world.channel)]
+    assert not settings.output_dir(job.id).exists()  # the pictures went with the message

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from engine.imagine import ImagineOrder, enqueue_imagine
 from engine.settings import Settings
 from engine.store import Database, jobs, subjects
 from tests.bot._world import World, reply, train, trained_subject
@@ -12,6 +13,10 @@ async def test_forget_asks_first_then_deletes_files_and_rows(
     [photo] = (await subjects.photos(db, subject.id))[:1]
     pet_folder = (settings.data_dir / photo.path).parent.parent
     [job] = await jobs.list_jobs(db)
+    picture = await enqueue_imagine(db, settings, ImagineOrder(world.alice.id, "TOK cat"))
+    drawn = settings.output_dir(picture.job_id) / "image-0.png"
+    drawn.parent.mkdir(parents=True)
+    drawn.write_bytes(b"png")
 
     asked = reply(await world.alice.slash(world.channel, "forget", name="thor"))
     assert asked.ephemeral and "cannot be undone" in asked.content
@@ -22,6 +27,7 @@ async def test_forget_asks_first_then_deletes_files_and_rows(
     assert "is forgotten" in reply(done).content
     assert not pet_folder.exists()
     assert not settings.job_dir(job.id).exists()
+    assert not drawn.parent.exists()  # its pictures too
     assert await subjects.get(db, subject.id) is None
     assert await jobs.list_jobs(db) == []
 
