@@ -46,6 +46,13 @@ def append_section(title: str, rows: list[dict[str, object]], notes: str = "") -
         "|" + "---|" * len(columns),
         *("| " + " | ".join(str(row[c]) for c in columns) + " |" for row in rows),
     ]
+    steering = " ".join(
+        f"{k}={v}"
+        for k, v in sorted(os.environ.items())
+        if k.startswith("PETBOOTH_") or k == "OMP_NUM_THREADS"
+    )
+    if steering:
+        notes = f"{notes} with {steering}".strip()
     if notes:
         lines += ["", notes]
     text = "\n".join(lines) + "\n"
