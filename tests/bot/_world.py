@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import discord
 import simcord
@@ -13,6 +15,18 @@ from engine.store import Database, Subject, SubjectStatus, jobs, subjects
 from tests.samples import jpeg
 
 ADMIN_ROLE = "petbooth-admin"
+
+
+def bot_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    """Settings for a bot under test: small photos and files, no .env, an admin role."""
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "min_photo_side": 64,
+        "max_file_bytes": 64 * 1024,  # small, so a test can send a file over it
+        "discord_admin_role": ADMIN_ROLE,
+        "delivery_poll_seconds": 1.0,
+    }
+    return Settings(_env_file=None, **{**values, **overrides})
 
 
 @dataclass

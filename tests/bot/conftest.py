@@ -12,7 +12,7 @@ from bot.client import PetBooth
 from bot.errors import UserError
 from engine.settings import Settings
 from engine.store import Database
-from tests.bot._world import ADMIN_ROLE, World
+from tests.bot._world import ADMIN_ROLE, World, bot_settings
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,14 +23,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        data_dir=tmp_path / "data",
-        min_photo_side=64,
-        max_file_bytes=64 * 1024,  # small, so a test can send a file over it
-        discord_admin_role=ADMIN_ROLE,
-        delivery_poll_seconds=1.0,
-    )
+    return bot_settings(tmp_path)
 
 
 @pytest.fixture

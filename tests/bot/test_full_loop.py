@@ -16,7 +16,7 @@ import simcord
 
 from engine.settings import GenerationDefaults, Settings, TrainingDefaults
 from engine.store import Database
-from tests.bot._world import World, bot_messages, reply, train
+from tests.bot._world import World, bot_messages, bot_settings, reply, train
 from tests.engine_env import engine_env, start_petbooth
 
 pytestmark = pytest.mark.slow
@@ -26,11 +26,9 @@ STEPS = 4
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        data_dir=tmp_path / "data",
-        min_photo_side=64,
-        delivery_poll_seconds=1.0,
+    return bot_settings(
+        tmp_path,
+        max_file_bytes=25 * 1024 * 1024,
         # the bot fixes a job's parameters when it queues it: tiny-model sizes here
         training=TrainingDefaults(resolution=64, steps=STEPS, checkpoint_every=2),
         generation=GenerationDefaults(resolution=64, steps=2),

@@ -26,7 +26,15 @@ from engine.imagine import ImagineOrder, ImagineQueued
 from engine.intake import Upload
 from engine.settings import GenerationDefaults, Settings
 from engine.store import Database, EventKind, JobKind, events, jobs, subjects
-from tests.bot._world import ADMIN_ROLE, World, bot_messages, photos, reply, train, trained_subject
+from tests.bot._world import (
+    World,
+    bot_messages,
+    bot_settings,
+    photos,
+    reply,
+    train,
+    trained_subject,
+)
 from tests.samples import encode, jpeg, scene, zip_of
 
 PROMPT_CAP = 300  # below the option's 1000, so the bot's own check is reached
@@ -34,15 +42,10 @@ PROMPT_CAP = 300  # below the option's 1000, so the bot's own check is reached
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        data_dir=tmp_path / "data",
-        min_photo_side=64,
-        max_file_bytes=64 * 1024,  # small, so a test can send a file over it
+    return bot_settings(
+        tmp_path,
         max_zip_bytes=256 * 1024,
         max_zip_members=30,
-        discord_admin_role=ADMIN_ROLE,
-        delivery_poll_seconds=1.0,
         generation=GenerationDefaults(max_prompt_chars=PROMPT_CAP),
     )
 

@@ -21,7 +21,7 @@ import bot.__main__ as bot_main
 from bot.errors import GENERIC_FAILURE
 from engine.settings import Settings
 from engine.store import Database, EventKind, events, jobs
-from tests.bot._world import World, bot_messages, reply, train
+from tests.bot._world import World, bot_messages, bot_settings, reply, train
 
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.this-is-the-secret-bot-token-0123456789"
 SIMCORD_TOKEN = "simcord.fake.token"  # what the simulated bot really logged in with
@@ -29,13 +29,7 @@ SIMCORD_TOKEN = "simcord.fake.token"  # what the simulated bot really logged in 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        _env_file=None,
-        data_dir=tmp_path / "data",
-        min_photo_side=64,
-        max_file_bytes=64 * 1024,
-        discord_token=SecretStr(TOKEN),
-    )
+    return bot_settings(tmp_path, discord_token=SecretStr(TOKEN))
 
 
 @pytest.fixture(autouse=True)
