@@ -125,9 +125,6 @@ class Settings(BaseSettings):
     def database_path(self) -> Path:
         return self.database if self.database is not None else self.data_dir / "petbooth.sqlite3"
 
-    def subject_dir(self, subject_id: int) -> Path:
-        return self.data_dir / "subjects" / str(subject_id)
-
     def job_dir(self, job_id: int) -> Path:
         return self.data_dir / "jobs" / str(job_id)
 

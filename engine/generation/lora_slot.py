@@ -93,18 +93,14 @@ class LoraCache:
     def __init__(self, size: int) -> None:
         self._size = size
         self._entries: OrderedDict[tuple[str, int], SubjectLora] = OrderedDict()
-        self.hits = 0
-        self.misses = 0
 
     def get(self, path: Path) -> SubjectLora:
         file = path / LORA_WEIGHTS if path.is_dir() else path
         # The file's mtime is in the key: a re-trained pet's new LoRA is never served stale.
         key = (str(file.resolve()), file.stat().st_mtime_ns if file.exists() else 0)
         if key in self._entries:
-            self.hits += 1
             self._entries.move_to_end(key)
             return self._entries[key]
-        self.misses += 1
         lora = read_lora(path)
         self._entries[key] = lora
         while len(self._entries) > self._size:

@@ -53,7 +53,6 @@ class ResidentPipeline:
         self._pipeline: StableDiffusionXLPipeline | None = None
         self._slot: LoraSlot | None = None
         self._unet_for_sampling: Any = None  # torch.compile's wrapper of the same UNet
-        self._training = False
         self._scheduler: DPMSolverMultistepScheduler | None = None
 
     @property
@@ -95,11 +94,9 @@ class ResidentPipeline:
         """Lend the pipeline to `train_lora`; on the way back remove the training adapter."""
         pipeline = self.pipeline
         self.slot.clear()  # class images must be the base model's: the empty slot adds zero
-        self._training = True
         try:
             yield pipeline
         finally:
-            self._training = False
             self._clean_after_training(pipeline)
 
     def _clean_after_training(self, pipeline: StableDiffusionXLPipeline) -> None:

@@ -96,13 +96,8 @@ async def claim_next(
         return job
 
 
-async def requeue_expired(db: Database) -> int:
-    """Requeue (or fail, past max_attempts) running jobs whose lease has run out."""
-    async with db.transaction() as tx:
-        return await _requeue_expired(tx, db.now())
-
-
 async def _requeue_expired(tx: aiosqlite.Connection, now: float) -> int:
+    """Requeue (or fail, past max_attempts) running jobs whose lease has run out."""
     async with tx.execute(
         """UPDATE jobs SET state = 'failed', finished_at = ?, lease_until = NULL,
                error = 'The engine stopped ' || attempts || ' times while running this job.'

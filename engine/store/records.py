@@ -116,10 +116,6 @@ class Job:
         values["cancel_requested"] = bool(values["cancel_requested"])
         return cls(**values)
 
-    @property
-    def progress(self) -> float:
-        return self.step / self.total_steps if self.total_steps else 0.0
-
 
 @dataclass(frozen=True)
 class Event:
