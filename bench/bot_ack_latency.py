@@ -30,7 +30,7 @@ from simcord import interactions as sim_interactions
 from bench.report import append_section
 from bot.client import PetBooth
 from bot.delivery import loop as delivery_loop
-from bot.delivery.loop import Delivery
+from bot.delivery._cog import Delivery
 from engine.settings import Settings
 from engine.store import Database, EventKind, JobKind, events, jobs
 

@@ -26,7 +26,7 @@ import torch
 
 from bench.report import append_section, peak_rss_mib
 from bench.train_speed import model_dir
-from engine.generation.order import GenerationOrder
+from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.settings import Settings, TrainingDefaults
 from engine.training import NullHooks, TrainRequest, train_lora
@@ -63,7 +63,7 @@ def timed(action: object) -> float:
     return time.perf_counter() - began
 
 
-def measure(settings: Settings, loras: list[Path], order: GenerationOrder, repeats: int) -> dict:
+def measure(settings: Settings, loras: list[Path], order: GenerateRequest, repeats: int) -> dict:
     resident = ResidentPipeline(settings)
     load_s = timed(lambda: resident.pipeline)
     first_s = timed(lambda: resident.generate(replace(order, lora=loras[0])))  # compiles, if on
@@ -87,7 +87,7 @@ def measure(settings: Settings, loras: list[Path], order: GenerationOrder, repea
     }
 
 
-def shared_gpu_peak(settings: Settings, root: Path, order: GenerationOrder, lora: Path) -> float:
+def shared_gpu_peak(settings: Settings, root: Path, order: GenerateRequest, lora: Path) -> float:
     """Peak VRAM (GiB) of a training with one generation served between its steps."""
     resident = ResidentPipeline(settings)
     request = TrainRequest(
@@ -136,7 +136,7 @@ def main() -> None:
         vae="",  # type: ignore[call-arg]
         generation={"resolution": resolution},
     )
-    order = GenerationOrder(
+    order = GenerateRequest(
         prompt="a photo of ohwx cat on a skateboard",
         negative_prompt="",
         count=1,

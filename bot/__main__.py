@@ -7,24 +7,12 @@ import asyncio
 import logging
 import sys
 
-from engine.settings import Settings
-
-MISSING_TOKEN = """\
-The Discord bot token is not set.
-
-Create one: https://discord.com/developers/applications -> New Application -> Bot ->
-Reset Token, copy it, then put it in a .env file next to where you start petbooth:
-
-    PETBOOTH_DISCORD_TOKEN=<your token>
-
-(or export PETBOOTH_DISCORD_TOKEN in the environment). Invite the bot with the
-"bot" and "applications.commands" scopes, then run `petbooth bot --sync-commands` once.
-"""
+from engine.settings import MISSING_TOKEN, Settings
 
 
 def main(sync_commands: bool = False, settings: Settings | None = None) -> int:
     settings = settings if settings is not None else Settings()
-    if settings.discord_token is None or not settings.discord_token.get_secret_value().strip():
+    if not settings.has_discord_token:
         print(MISSING_TOKEN, file=sys.stderr)
         return 2
     try:

@@ -1,27 +1,23 @@
 """The bot: a discord.py client that owns nothing global. Settings and the database come
-in from ``main()``; each feature is an extension loaded in ``setup_hook``."""
+in from ``main()``; each feature is a package under ``bot/`` loaded as an extension in
+``setup_hook``."""
 
 from __future__ import annotations
 
 import logging
+from typing import cast
 
 import discord
 from discord.ext import commands
 
-from bot._user_locks import UserLocks
 from bot.errors import PetBoothTree
 from engine.settings import Settings
 from engine.store import Database
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = (
-    "bot.cogs.train",
-    "bot.cogs.imagine",
-    "bot.cogs.status",
-    "bot.cogs.pets",
-    "bot.delivery",
-)
+# One package per feature: its __init__ holds setup(), _cog.py its commands.
+EXTENSIONS = ("bot.train", "bot.imagine", "bot.jobs", "bot.pets", "bot.delivery")
 
 
 class PetBooth(commands.Bot):
@@ -37,10 +33,6 @@ class PetBooth(commands.Bot):
         self.settings = settings
         self.db = db
         self._sync_commands = sync_commands
-        # Separate, so a /train validating its photos never delays an /imagine reply past
-        # Discord's 3 s.
-        self.training_locks = UserLocks()
-        self.picture_locks = UserLocks()
 
     async def setup_hook(self) -> None:
         for extension in EXTENSIONS:
@@ -62,3 +54,8 @@ class PetBooth(commands.Bot):
             synced = await self.tree.sync()
             log.info("Synced %d commands globally (may take up to an hour to appear)", len(synced))
         return len(synced)
+
+
+def petbooth_of(interaction: discord.Interaction) -> PetBooth:
+    """The bot behind a component interaction (buttons and modals get no cog)."""
+    return cast("PetBooth", interaction.client)

@@ -7,11 +7,12 @@ Slash commands reach it through the command tree's ``on_error``; buttons and mod
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import discord
 from discord import app_commands
 
-from bot._format import clip, quoted
+from bot.utils.format import clip, quoted
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,17 @@ async def report_interaction_error(interaction: discord.Interaction, error: Exce
         await reply_ephemeral(interaction, text)
     except discord.HTTPException:
         log.warning("Could not tell the user about an error in %s", _describe(interaction))
+
+
+async def guarded(
+    interaction: discord.Interaction, action: Callable[[discord.Interaction], Awaitable[None]]
+) -> None:
+    """Run a button's action under the same error policy as the command tree
+    (discord.py only logs a dynamic item's exception, and the user would see nothing)."""
+    try:
+        await action(interaction)
+    except Exception as error:
+        await report_interaction_error(interaction, error)
 
 
 class PetBoothTree(app_commands.CommandTree):

@@ -10,10 +10,14 @@ import logging
 import os
 import signal
 import sys
-import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.settings import Settings
+
+if TYPE_CHECKING:
+    from engine.store import Database
 
 CLI_OWNER_ID = 0  # jobs enqueued from the command line belong to "the machine's operator"
 
@@ -61,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     imagine.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
     imagine.set_defaults(func=_imagine)
 
-    engine = sub.add_parser("engine", help="run the GPU worker")
+    engine = sub.add_parser(
+        "engine", help="run an engine: claims jobs, trains and draws (one per GPU)"
+    )
     engine.add_argument("--until-idle", action="store_true", help="exit 0 once the queue is empty")
     engine.set_defaults(func=_engine)
 
@@ -100,7 +106,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from engine.supervisor import run_all
+    from engine.operations.supervisor import run_all
 
     if not args.verbose:  # a long-running service logs what it does
         logging.getLogger().setLevel(logging.INFO)
@@ -108,7 +114,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from engine.doctor import liveness, run_checks
+    from engine.operations.doctor import liveness, run_checks
 
     settings = Settings()
     findings = [liveness(settings)] if args.liveness else run_checks(settings)
@@ -139,8 +145,8 @@ def _tiny_model(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.enrollment import EnrollmentRefused, TrainingOrder, enrol_subject
     from engine.intake import Upload
+    from engine.orders.enrolment import EnrollmentRefused, TrainingOrder, enrol_subject
 
     uploads, missing = [], []
     for path in args.photos:
@@ -166,15 +172,12 @@ def _train(args: argparse.Namespace) -> int:
     )
     settings = Settings()
 
-    async def run() -> int:
-        from engine.store import Database
-
-        async with await Database.open(settings.database_path) as db:
-            try:
-                enrolled = await enrol_subject(db, settings, order, uploads)
-            except EnrollmentRefused as refused:
-                _print_refusal(refused)
-                return 1
+    async def queue(db: Database) -> int:
+        try:
+            enrolled = await enrol_subject(db, settings, order, uploads)
+        except EnrollmentRefused as refused:
+            _print_refusal(refused)
+            return 1
         for rejection in enrolled.intake.rejected:
             print(f"skipped {rejection.filename}: {rejection.reason}", file=sys.stderr)
         for warning in enrolled.intake.warnings:
@@ -189,11 +192,11 @@ def _train(args: argparse.Namespace) -> int:
         print(enrolled.job_id)
         return 0
 
-    return asyncio.run(run())
+    return _with_database(settings, queue)
 
 
 def _print_refusal(refused: Exception) -> None:
-    from engine.enrollment import EnrollmentRefused
+    from engine.orders.enrolment import EnrollmentRefused
 
     assert isinstance(refused, EnrollmentRefused)
     print("Training not queued:", file=sys.stderr)
@@ -205,8 +208,7 @@ def _print_refusal(refused: Exception) -> None:
 
 
 def _imagine(args: argparse.Namespace) -> int:
-    from engine.imagine import ImagineOrder, ImagineRefused, enqueue_imagine
-    from engine.store import Database
+    from engine.orders.imagine import ImagineOrder, ImagineRefused, enqueue_imagine
 
     settings = Settings()
     order = ImagineOrder(
@@ -220,15 +222,14 @@ def _imagine(args: argparse.Namespace) -> int:
         out_dir=str(args.out.resolve()) if args.out is not None else None,
     )
 
-    async def run() -> int:
-        async with await Database.open(settings.database_path) as db:
-            try:
-                queued = await enqueue_imagine(db, settings, order)
-            except ImagineRefused as refused:
-                print("Picture not queued:", file=sys.stderr)
-                for reason in refused.reasons:
-                    print(f"  - {reason}", file=sys.stderr)
-                return 1
+    async def queue(db: Database) -> int:
+        try:
+            queued = await enqueue_imagine(db, settings, order)
+        except ImagineRefused as refused:
+            print("Picture not queued:", file=sys.stderr)
+            for reason in refused.reasons:
+                print(f"  - {reason}", file=sys.stderr)
+            return 1
         print(
             f"queued job {queued.job_id}: seed {queued.params['seed']}, "
             f"{queued.params['width']}x{queued.params['height']}",
@@ -237,7 +238,7 @@ def _imagine(args: argparse.Namespace) -> int:
         print(queued.job_id)
         return 0
 
-    return asyncio.run(run())
+    return _with_database(settings, queue)
 
 
 def _leave_a_core_free() -> None:
@@ -250,21 +251,19 @@ def _leave_a_core_free() -> None:
 
 def _engine(args: argparse.Namespace) -> int:
     _leave_a_core_free()
-    from engine.store import Database
-    from engine.worker import Engine
+    from engine.process import Engine
 
     settings = Settings()
 
-    async def run() -> None:
-        async with await Database.open(settings.database_path) as db:
-            worker = Engine(settings, db)
-            loop = asyncio.get_running_loop()
-            for signum in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(signum, worker.shutdown)
-            await worker.run(until_idle=args.until_idle)
+    async def serve(db: Database) -> int:
+        engine = Engine(settings, db)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, engine.shutdown)
+        await engine.run(until_idle=args.until_idle)
+        return 0
 
-    asyncio.run(run())
-    return 0
+    return _with_database(settings, serve)
 
 
 def _bot(args: argparse.Namespace) -> int:
@@ -274,28 +273,37 @@ def _bot(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace) -> int:
-    from engine.status import build_status
-    from engine.store import Database
+    from engine.orders.status import build_status
 
-    settings = Settings()
-
-    async def run() -> int:
-        async with await Database.open(settings.database_path) as db:
-            report = await build_status(db)
+    async def show(db: Database) -> int:
+        report = await build_status(db)
         if args.json:
             print(json.dumps(report.as_dict(), indent=2))
         else:
             print(_format_status(report.as_dict()))
         return 0
 
+    return _with_database(Settings(), show)
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
+    """Open (migrating if needed) the database, run ``work`` with it, close it."""
+    from engine.store import Database
+
+    async def run() -> int:
+        async with await Database.open(settings.database_path) as db:
+            return await work(db)
+
     return asyncio.run(run())
 
 
 def _format_status(report: dict) -> str:
+    from engine.orders.status import duration
+
     lines = ["JOBS"]
     for job in report["jobs"]:
         where = f"#{job['position']} in queue" if job["position"] else job["state"]
-        eta = f", ETA {_duration(job['eta_seconds'])}" if job["eta_seconds"] is not None else ""
+        eta = f", ETA {duration(job['eta_seconds'])}" if job["eta_seconds"] is not None else ""
         error = f" - {job['error']}" if job["error"] else ""
         lines.append(
             f"  job {job['id']:>4} {job['kind']:<8} {where:<14} "
@@ -308,15 +316,11 @@ def _format_status(report: dict) -> str:
     ]
     lines.append("ENGINES")
     lines += [
-        f"  {e['worker_id']} on {e['device']}: heartbeat {e['heartbeat_age_seconds']} s ago"
+        f"  {e['engine_id']} on {e['device']}: heartbeat {e['heartbeat_age_seconds']} s ago"
         + (f", running job {e['job_id']}" if e["job_id"] else "")
         for e in report["engines"]
     ] or ["  none running"]
     return "\n".join(lines)
-
-
-def _duration(seconds: float) -> str:
-    return time.strftime("%H:%M:%S", time.gmtime(seconds)) if seconds >= 60 else f"{seconds:.0f}s"
 
 
 if __name__ == "__main__":

@@ -12,6 +12,19 @@ from typing import Literal
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# What every command that needs the bot's token says when it is not set.
+MISSING_TOKEN = """\
+The Discord bot token is not set.
+
+Create one: https://discord.com/developers/applications -> New Application -> Bot ->
+Reset Token, copy it, then put it in a .env file next to where you start petbooth:
+
+    PETBOOTH_DISCORD_TOKEN=<your token>
+
+(or export PETBOOTH_DISCORD_TOKEN in the environment). Invite the bot with the
+"bot" and "applications.commands" scopes, then run `petbooth bot --sync-commands` once.
+"""
+
 # The seed's validation prompts, with {token} and {cls} filled per subject.
 DEFAULT_VALIDATION_PROMPTS = (
     "a photo of {token} {cls}",
@@ -135,3 +148,13 @@ class Settings(BaseSettings):
     @property
     def priors_dir(self) -> Path:
         return self.data_dir / "priors"
+
+    def data_relative(self, path: Path) -> str:
+        """How rows and events name a file: relative to the data dir, so it can move."""
+        return str(path.resolve().relative_to(self.data_dir.resolve()))
+
+    @property
+    def has_discord_token(self) -> bool:
+        """A token is set and is not blank (a `.env` line `PETBOOTH_DISCORD_TOKEN=` is blank)."""
+        token = self.discord_token
+        return token is not None and bool(token.get_secret_value().strip())

@@ -6,7 +6,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from engine.doctor import check_database, check_models, check_token, liveness, run_checks
+from engine.operations.doctor import check_database, check_models, check_token, liveness, run_checks
 from engine.settings import Settings
 from engine.store.migrate import migrate
 

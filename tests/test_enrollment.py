@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.enrollment import EnrollmentRefused, TrainingOrder, enrol_subject
 from engine.intake import Upload
+from engine.orders.enrolment import EnrollmentRefused, TrainingOrder, enrol_subject
 from engine.settings import Settings
-from engine.store import Database, JobKind, JobState, jobs, subjects
+from engine.store import Database, JobKind, JobState, endings, jobs, subjects
 from tests.samples import jpeg
 
 
@@ -61,7 +61,7 @@ async def test_refuses_duplicate_name(db: Database, settings: Settings) -> None:
     first = await enrol_subject(db, settings, TrainingOrder(7, "thor", "cat"), uploads(5))
     claimed = await jobs.claim_next(db, "w", 30)
     assert claimed is not None
-    await jobs.finish(db, first.job_id, "w", JobState.SUCCEEDED)
+    await endings.succeed(db, first.job_id, "w", {})
     with pytest.raises(EnrollmentRefused, match="already have a pet named 'thor'"):
         await enrol_subject(db, settings, TrainingOrder(7, "THOR", "cat"), uploads(5, 10))
 

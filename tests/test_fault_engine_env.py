@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Database, JobKind, JobState, jobs
+from engine.failures import describe_failure, is_expected_failure
+from engine.store import Database, JobKind, endings, jobs
 from engine.store.migrate import migrate
-from engine.worker import describe_failure, is_expected_failure
 from tests.engine_env import (
     engine_env,
     event_rows,
@@ -115,7 +115,7 @@ def _claim_until_done(path: str, worker: str, writers_done, out: multiprocessing
                     await asyncio.sleep(0.01)
                     continue
                 claimed.append(job.id)
-                await jobs.finish(db, job.id, worker, JobState.SUCCEEDED)
+                await endings.succeed(db, job.id, worker, {})
         return claimed
 
     out.put(asyncio.run(run()))

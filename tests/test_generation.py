@@ -13,9 +13,9 @@ import torch
 from safetensors.torch import load_file
 
 from engine.generation.lora_slot import SLOT
-from engine.generation.order import GenerationOrder
 from engine.generation.prompts import encode_long_prompt
 from engine.generation.render import generation_scheduler, render_images
+from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.models.loading import load_pipeline
 from engine.settings import Settings
@@ -49,8 +49,8 @@ def tiny_settings(model: Path, tmp: Path, **generation: object) -> Settings:
 
 def order(
     prompt: str = "a photo of sks cat", lora: Path | None = None, **changes: object
-) -> GenerationOrder:
-    base = GenerationOrder(
+) -> GenerateRequest:
+    base = GenerateRequest(
         prompt=prompt,
         negative_prompt="",
         count=1,
@@ -69,7 +69,7 @@ def pixels(images: list) -> list[np.ndarray]:
     return [np.asarray(image, dtype=np.int16) for image in images]
 
 
-def fresh_images(model: Path, lora: Path | None, wanted: GenerationOrder) -> list[np.ndarray]:
+def fresh_images(model: Path, lora: Path | None, wanted: GenerateRequest) -> list[np.ndarray]:
     """The reference: a newly loaded pipeline, the LoRA loaded the ordinary diffusers way."""
     pipeline = load_pipeline(str(model))
     if lora is not None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.imagine import ImagineOrder, ImagineRefused, enqueue_imagine, put_token, size_for
+from engine.orders.imagine import ImagineOrder, ImagineRefused, enqueue_imagine, put_token, size_for
 from engine.settings import Settings
 from engine.store import Database, JobKind, SubjectStatus, jobs, subjects
 
@@ -25,7 +25,7 @@ async def db(settings: Settings):
 
 async def add_subject(db: Database, owner: int, name: str, ready: bool = True):
     async with db.transaction() as tx:
-        subject = await subjects.create(tx, db.now(), owner_id=owner, name=name, class_noun="cat")
+        subject = await subjects.create_tx(tx, owner_id=owner, name=name, class_noun="cat")
     if ready:
         await subjects.set_status(db, subject.id, SubjectStatus.READY, lora_path="x")
     return await subjects.get(db, subject.id)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.store import Database, EventKind, JobKind, JobState, events, jobs
+from engine.store import Database, EventKind, JobKind, JobState, endings, events, jobs
 
 
 class FakeClock:
@@ -35,7 +35,7 @@ async def test_claim_returns_running_job_with_lease(db: Database, clock: FakeClo
     job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1, params={"steps": 5})
     job = await jobs.claim_next(db, "w1", lease_seconds=30)
     assert job is not None and job.id == job_id
-    assert job.state is JobState.RUNNING and job.attempts == 1 and job.worker_id == "w1"
+    assert job.state is JobState.RUNNING and job.attempts == 1 and job.engine_id == "w1"
     assert job.lease_until == clock.now + 30
     assert job.params == {"steps": 5}
     assert await jobs.claim_next(db, "w2", lease_seconds=30) is None
@@ -64,7 +64,7 @@ async def test_expired_lease_is_requeued_and_resumed(db: Database, clock: FakeCl
     kinds = [e.kind for e in await events.for_job(db, first.id)]
     assert kinds == [EventKind.STARTED, EventKind.RETRYING]
     # the dead engine can no longer finish or heartbeat it
-    assert not await jobs.finish(db, first.id, "dead-engine", JobState.SUCCEEDED)
+    assert not await endings.succeed(db, first.id, "dead-engine", {})
     assert await jobs.heartbeat(db, first.id, "dead-engine", 30) is None
 
 
@@ -102,7 +102,7 @@ async def test_training_is_round_robin_across_users(db: Database, clock: FakeClo
     claimed = []
     while (job := await jobs.claim_next(db, "w", 30)) is not None:
         claimed.append(job.id)
-        assert await jobs.finish(db, job.id, "w", JobState.SUCCEEDED)
+        assert await endings.succeed(db, job.id, "w", {})
         clock.now += 1
     assert claimed == expected
 
@@ -140,7 +140,7 @@ def _claim_until_empty(path: str, worker: str, out: multiprocessing.Queue) -> No
         async with await Database.open(Path(path)) as db:
             while (job := await jobs.claim_next(db, worker, 60)) is not None:
                 got.append(job.id)
-                await jobs.finish(db, job.id, worker, JobState.SUCCEEDED)
+                await endings.succeed(db, job.id, worker, {})
         return got
 
     out.put(asyncio.run(run()))

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from engine.operations.supervisor import plan_children
 from engine.settings import Settings
-from engine.supervisor import plan_children
 from tests.engine_env import (
     SHORT_LEASE,
     engine_env,

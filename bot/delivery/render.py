@@ -6,10 +6,12 @@ from pathlib import Path
 
 import discord
 
-from bot._format import clip, duration, plain, progress_bar, safe
-from bot._paths import existing_file
 from bot.delivery._target import Outgoing
-from bot.delivery.buttons import generation_view, preview_view
+from bot.imagine.buttons import generation_view
+from bot.train.buttons import preview_view
+from bot.utils.format import clip, plain, progress_bar, safe
+from bot.utils.paths import existing_file
+from engine.orders.status import duration
 from engine.store import Event, EventKind, Job, JobKind, Subject
 
 MAX_FILES = 10  # Discord's attachments per message

@@ -15,9 +15,10 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from engine.generation.job import build_order, draw_and_save, record_done, record_failed
+from engine.generation.job import build_request, draw_and_save, record_done
+from engine.job_control import on_loop
 from engine.settings import Settings
-from engine.store import Database, JobKind, jobs
+from engine.store import Database, JobKind, endings, jobs
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -33,7 +34,7 @@ class BetweenSteps:
         loop: asyncio.AbstractEventLoop,
         db: Database,
         settings: Settings,
-        worker_id: str,
+        engine_id: str,
         resident: ResidentPipeline,
         describe_failure: Callable[[BaseException], str],
         min_interval: float = CLAIM_INTERVAL_SECONDS,
@@ -41,7 +42,7 @@ class BetweenSteps:
         self._loop = loop
         self._db = db
         self._settings = settings
-        self._worker_id = worker_id
+        self._engine_id = engine_id
         self._resident = resident
         self._describe = describe_failure
         self._min_interval = min_interval
@@ -49,7 +50,7 @@ class BetweenSteps:
         self.served: list[int] = []  # job ids drawn between steps, in order
 
     def _wait(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+        return on_loop(self._loop, coro)
 
     def __call__(self) -> None:
         now = time.monotonic()
@@ -58,7 +59,7 @@ class BetweenSteps:
         self._last_claim = now
         job = self._wait(
             jobs.claim_next(
-                self._db, self._worker_id, self._settings.lease_seconds, (JobKind.GENERATE,)
+                self._db, self._engine_id, self._settings.lease_seconds, (JobKind.GENERATE,)
             )
         )
         if job is None:
@@ -66,17 +67,17 @@ class BetweenSteps:
         log.info("job %s (generate) served between training steps", job.id)
         self.served.append(job.id)
         try:
-            order = self._wait(build_order(self._db, self._settings, job))
+            request = self._wait(build_request(self._db, self._settings, job))
 
             def keep_lease(index: int) -> None:
                 self._wait(
-                    jobs.heartbeat(self._db, job.id, self._worker_id, self._settings.lease_seconds)
+                    jobs.heartbeat(self._db, job.id, self._engine_id, self._settings.lease_seconds)
                 )
 
             drawn = draw_and_save(
-                self._resident, order, self._settings.output_dir(job.id), keep_lease
+                self._resident, request, self._settings.output_dir(job.id), keep_lease
             )
-            self._wait(record_done(self._db, self._settings, job, self._worker_id, order, drawn))
+            self._wait(record_done(self._db, self._settings, job, self._engine_id, request, drawn))
         except Exception as err:
             log.exception("job %s (generate, between steps) failed", job.id)
-            self._wait(record_failed(self._db, job, self._worker_id, self._describe(err)))
+            self._wait(endings.fail(self._db, job.id, self._engine_id, self._describe(err)))

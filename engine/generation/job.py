@@ -1,6 +1,6 @@
 """A claimed `generate` job: find the subject's LoRA, draw, save PNGs, record the outcome.
 
-The async parts talk to the store; `draw_and_save` is the heavy part and runs on a worker
+The async parts talk to the store; `draw_and_save` is the heavy part and runs on a
 thread: the engine's own for a job claimed between jobs, the training thread for one served
 between two optimizer steps. A job whose engine dies is simply drawn again after its lease
 expires: the seed is in its params, so the retry draws the same images.
@@ -17,14 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.generation.order import GenerationOrder
-from engine.lora_files import checkpoint_weights
+from engine.generation.request import GenerateRequest
+from engine.job_control import JobControl
+from engine.orders.lora_files import checkpoint_weights
 from engine.settings import Settings
-from engine.store import Database, EventKind, Job, JobState, events, jobs, subjects
+from engine.store import Database, Job, endings, subjects
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
-    from engine.job_hooks import JobHooks
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +43,15 @@ class Drawn:
     truncated: str | None
 
 
-async def build_order(db: Database, settings: Settings, job: Job) -> GenerationOrder:
+async def build_request(db: Database, settings: Settings, job: Job) -> GenerateRequest:
     if job.subject_id is None:
-        return GenerationOrder.from_params(job.params, lora=None, subject=None)
+        return GenerateRequest.from_params(job.params, lora=None, subject=None)
     subject = await subjects.get(db, job.subject_id)
     if subject is None:
         raise GenerationRefusedError("The pet for this picture was deleted.")
     step = job.params.get("checkpoint_step") or subject.chosen_step
     lora = await _lora_location(db, settings, subject.id, subject.lora_path, step)
-    return GenerationOrder.from_params(job.params, lora=lora, subject=subject.name)
+    return GenerateRequest.from_params(job.params, lora=lora, subject=subject.name)
 
 
 async def _lora_location(
@@ -71,12 +71,12 @@ async def _lora_location(
 
 def draw_and_save(
     resident: ResidentPipeline,
-    order: GenerationOrder,
+    request: GenerateRequest,
     directory: Path,
     after_image: Callable[[int], None] = lambda index: None,
 ) -> Drawn:
     """Draw on the resident pipeline; PNGs are written whole or not at all."""
-    rendered = resident.generate(order, after_image)
+    rendered = resident.generate(request, after_image)
     directory.mkdir(parents=True, exist_ok=True)
     files = []
     for index, image in enumerate(rendered.images):
@@ -92,32 +92,23 @@ async def record_done(
     db: Database,
     settings: Settings,
     job: Job,
-    worker_id: str,
-    order: GenerationOrder,
+    engine_id: str,
+    request: GenerateRequest,
     drawn: Drawn,
 ) -> None:
-    root = settings.data_dir.resolve()
     payload = {
         "images": len(drawn.files),
-        "seed": order.seed,
-        "prompt": order.prompt,
+        "seed": request.seed,
+        "prompt": request.prompt,
         "truncated": drawn.truncated,
-        "subject": order.subject,
-        "steps": order.steps,
-        "width": order.width,
-        "height": order.height,
+        "subject": request.subject,
+        "steps": request.steps,
+        "width": request.width,
+        "height": request.height,
     }
-    async with db.transaction() as tx:
-        if not await jobs.finish(db, job.id, worker_id, JobState.SUCCEEDED, conn=tx):
-            return  # the lease ran out meanwhile: whoever holds the job now reports
-        await events.append_event(
-            db,
-            job.id,
-            EventKind.DONE,
-            payload,
-            files=[str(p.resolve().relative_to(root)) for p in drawn.files],
-            conn=tx,
-        )
+    files = [settings.data_relative(p) for p in drawn.files]
+    if not await endings.succeed(db, job.id, engine_id, payload, files):
+        return  # the lease ran out meanwhile: whoever holds the job now reports
     out_dir = job.params.get("out_dir")
     if out_dir:  # `petbooth imagine --out DIR`: a copy where the operator asked for it
         await asyncio.to_thread(_copy_into, drawn.files, Path(out_dir))
@@ -129,23 +120,16 @@ def _copy_into(files: list[Path], directory: Path) -> None:
         shutil.copy2(path, directory / path.name)
 
 
-async def record_failed(db: Database, job: Job, worker_id: str, message: str) -> None:
-    async with db.transaction() as tx:
-        if await jobs.finish(db, job.id, worker_id, JobState.FAILED, error=message, conn=tx):
-            await events.append_event(db, job.id, EventKind.FAILED, {"error": message}, conn=tx)
-
-
-async def run_generate_job(
-    db: Database, settings: Settings, job: Job, resident: ResidentPipeline, hooks: JobHooks
-) -> None:
+async def run_generate_job(control: JobControl, resident: ResidentPipeline) -> None:
     """A generation job claimed on its own (no training running): draw on a worker thread."""
-    order = await build_order(db, settings, job)
+    db, settings, job = control.db, control.settings, control.job
+    request = await build_request(db, settings, job)
 
     def stop_if_asked(index: int) -> None:
-        if index + 1 < order.count and hooks.should_stop():
+        if index + 1 < request.count and control.should_stop():
             raise GenerationInterrupted()
 
     drawn = await asyncio.to_thread(
-        draw_and_save, resident, order, settings.output_dir(job.id), stop_if_asked
+        draw_and_save, resident, request, settings.output_dir(job.id), stop_if_asked
     )
-    await record_done(db, settings, job, hooks.worker_id, order, drawn)
+    await record_done(db, settings, job, control.engine_id, request, drawn)

@@ -1,4 +1,4 @@
-"""Draw an order's images with a pipeline as it stands (whatever adapter is active in it)."""
+"""Draw a request's images with a pipeline as it stands (whatever adapter is active in it)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from PIL import Image
 
-from engine.generation.order import GenerationOrder
 from engine.generation.prompts import encode_long_prompt
+from engine.generation.request import GenerateRequest
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,7 @@ def generation_scheduler(pipeline: StableDiffusionXLPipeline) -> DPMSolverMultis
 def render_images(
     pipeline: StableDiffusionXLPipeline,
     scheduler: DPMSolverMultistepScheduler,
-    order: GenerationOrder,
+    request: GenerateRequest,
     max_prompt_chunks: int,
     device: torch.device,
     after_image: Callable[[int], None] = lambda index: None,
@@ -44,23 +44,23 @@ def render_images(
     """One image at a time, image i from a CPU generator seeded `seed + i`: the same seed
     redraws the same image whatever the count, and on any device type the same noise."""
     prompt = encode_long_prompt(
-        pipeline, order.prompt, order.negative_prompt, max_prompt_chunks, device
+        pipeline, request.prompt, request.negative_prompt, max_prompt_chunks, device
     )
     sampling = pipeline.scheduler
     pipeline.scheduler = scheduler  # training keeps the model's own scheduler for previews
     images: list[Image.Image] = []
     try:
-        for index in range(order.count):
+        for index in range(request.count):
             images += pipeline(
                 prompt_embeds=prompt.embeds,
                 pooled_prompt_embeds=prompt.pooled,
                 negative_prompt_embeds=prompt.negative_embeds,
                 negative_pooled_prompt_embeds=prompt.negative_pooled,
-                width=order.width,
-                height=order.height,
-                num_inference_steps=order.steps,
-                guidance_scale=order.guidance_scale,
-                generator=torch.Generator().manual_seed(order.seed + index),
+                width=request.width,
+                height=request.height,
+                num_inference_steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                generator=torch.Generator().manual_seed(request.seed + index),
             ).images
             after_image(index)
     finally:

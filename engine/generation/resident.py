@@ -24,8 +24,8 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
 from engine.generation.lora_slot import SLOT, LoraCache, LoraSlot
-from engine.generation.order import GenerationOrder
 from engine.generation.render import Rendered, generation_scheduler, render_images
+from engine.generation.request import GenerateRequest
 from engine.models.loading import load_pipeline, resolve_device
 from engine.settings import Settings, TrainingDefaults
 from engine.training.loop import TRAINING_ADAPTER
@@ -115,12 +115,12 @@ class ResidentPipeline:
             torch.cuda.empty_cache()  # the optimizer's and activations' blocks
 
     def generate(
-        self, order: GenerationOrder, after_image: Callable[[int], None] = lambda index: None
+        self, request: GenerateRequest, after_image: Callable[[int], None] = lambda index: None
     ) -> Rendered:
-        """Render `order` with its subject's LoRA swapped into the slot (or none at all),
+        """Render `request` with its subject's LoRA swapped into the slot (or none at all),
         whether the pipeline is resting or lent to a training that is between two steps."""
         pipeline = self.pipeline
-        lora = self.cache.get(order.lora) if order.lora is not None else None
+        lora = self.cache.get(request.lora) if request.lora is not None else None
         with self._borrowed(pipeline) as unet:
             if lora is None:
                 unet.disable_adapters()  # plain SDXL
@@ -129,22 +129,26 @@ class ResidentPipeline:
                 unet.set_adapter(SLOT)
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices), torch.no_grad():
-                return self._render(pipeline, order, after_image)
+                return self._render(pipeline, request, after_image)
 
     def _render(
         self,
         pipeline: StableDiffusionXLPipeline,
-        order: GenerationOrder,
+        request: GenerateRequest,
         after_image: Callable[[int], None],
     ) -> Rendered:
         chunks = self.settings.generation.max_prompt_chunks
         assert self._scheduler is not None
         if self._unet_for_sampling is None:
-            return render_images(pipeline, self._scheduler, order, chunks, self.device, after_image)
+            return render_images(
+                pipeline, self._scheduler, request, chunks, self.device, after_image
+            )
         eager = pipeline.unet
         pipeline.unet = self._unet_for_sampling  # same parameters, compiled forward
         try:
-            return render_images(pipeline, self._scheduler, order, chunks, self.device, after_image)
+            return render_images(
+                pipeline, self._scheduler, request, chunks, self.device, after_image
+            )
         finally:
             pipeline.unet = eager
 

@@ -1,11 +1,13 @@
 """The torch-free store: plain SQL over SQLite (aiosqlite), shared by the bot and the engine.
 
-Modules by table: ``jobs`` (the queue), ``events`` (the outbox), ``subjects`` (pets and their
-photos), ``engines`` (liveness). ``Database`` owns the connection; ``migrate`` the schema.
+Modules by table: ``jobs`` (the queue), ``endings`` (the one way each job ends), ``events``
+(the outbox), ``subjects`` (pets and their photos), ``engines`` (liveness). ``Database`` owns
+the connection and hands out ``Transaction``s; ``migrate`` owns the schema. A function that
+must commit together with others takes a ``Transaction`` and ends in ``_tx``.
 """
 
-from engine.store import engines, events, jobs, subjects
-from engine.store.database import Database
+from engine.store import endings, engines, events, jobs, subjects
+from engine.store.database import Database, Transaction
 from engine.store.migrate import SchemaError, migrate
 from engine.store.records import (
     EngineHealth,
@@ -31,6 +33,8 @@ __all__ = [
     "SchemaError",
     "Subject",
     "SubjectStatus",
+    "Transaction",
+    "endings",
     "engines",
     "events",
     "jobs",

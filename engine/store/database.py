@@ -12,7 +12,7 @@ from typing import Any
 
 import aiosqlite
 
-from engine.store.migrate import BUSY_TIMEOUT_MS, migrate
+from engine.store.migrate import BUSY_TIMEOUT_MS, CONNECTION_PRAGMAS, migrate
 
 Clock = Callable[[], float]
 
@@ -32,9 +32,8 @@ class Database:
         await asyncio.to_thread(migrate, path)
         conn = await aiosqlite.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
         conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        await conn.execute("PRAGMA foreign_keys = ON")
-        await conn.execute("PRAGMA synchronous = NORMAL")
+        for pragma in CONNECTION_PRAGMAS:
+            await conn.execute(pragma)
         return cls(conn, clock)
 
     async def close(self) -> None:
@@ -47,13 +46,13 @@ class Database:
         await self.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def transaction(self) -> AsyncIterator[Transaction]:
         """``BEGIN IMMEDIATE``: take the write lock up front so read-then-write is atomic
         across processes (no SQLITE_BUSY upgrade deadlock)."""
         async with self._write_lock:
             await self._conn.execute("BEGIN IMMEDIATE")
             try:
-                yield self._conn
+                yield Transaction(self._conn, self.now())
             except BaseException:
                 await self._conn.execute("ROLLBACK")
                 raise
@@ -69,13 +68,41 @@ class Database:
 
     async def execute(self, sql: str, args: Iterable[Any] = ()) -> int:
         """One write statement in its own transaction; returns the rows changed."""
-        async with self.transaction() as conn, conn.execute(sql, tuple(args)) as cursor:
+        async with self.transaction() as tx:
+            return await tx.rowcount(sql, args)
+
+
+class Transaction:
+    """An open write transaction. Store functions that must commit together with others take
+    one of these (never an optional connection); ``now`` is read once, when it began, so every
+    row it writes carries the same time."""
+
+    def __init__(self, conn: aiosqlite.Connection, now: float) -> None:
+        self._conn = conn
+        self.now = now
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> Any:
+        """``async with tx.execute(...) as cursor`` or ``await tx.execute(...)``."""
+        return self._conn.execute(sql, tuple(args))
+
+    async def executemany(self, sql: str, rows: Iterable[Iterable[Any]]) -> None:
+        await self._conn.executemany(sql, [tuple(r) for r in rows])
+
+    async def fetch_one(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self._conn.execute(sql, tuple(args)) as cursor:
+            return await cursor.fetchone()
+
+    async def fetch_all(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._conn.execute(sql, tuple(args)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def rowcount(self, sql: str, args: Iterable[Any] = ()) -> int:
+        """Run one write statement; returns the rows it changed."""
+        async with self._conn.execute(sql, tuple(args)) as cursor:
             return cursor.rowcount
 
-
-async def insert_returning_id(conn: aiosqlite.Connection, sql: str, args: tuple) -> int:
-    """Run an ``INSERT ... RETURNING id`` and return the id."""
-    async with conn.execute(sql, args) as cursor:
-        row = await cursor.fetchone()
-    assert row is not None
-    return int(row[0])
+    async def insert_returning_id(self, sql: str, args: Iterable[Any]) -> int:
+        """Run an ``INSERT ... RETURNING id`` and return the id."""
+        row = await self.fetch_one(sql, args)
+        assert row is not None
+        return int(row[0])

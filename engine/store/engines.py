@@ -6,19 +6,19 @@ from engine.store.database import Database
 from engine.store.records import EngineHealth
 
 
-async def beat(db: Database, worker_id: str, pid: int, device: str, job_id: int | None) -> None:
+async def beat(db: Database, engine_id: str, pid: int, device: str, job_id: int | None) -> None:
     now = db.now()
     await db.execute(
-        """INSERT INTO engines (worker_id, pid, device, started_at, heartbeat_at, job_id)
+        """INSERT INTO engines (engine_id, pid, device, started_at, heartbeat_at, job_id)
            VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (worker_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+           ON CONFLICT (engine_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
                                                 job_id = excluded.job_id""",
-        (worker_id, pid, device, now, now, job_id),
+        (engine_id, pid, device, now, now, job_id),
     )
 
 
-async def remove(db: Database, worker_id: str) -> None:
-    await db.execute("DELETE FROM engines WHERE worker_id = ?", (worker_id,))
+async def remove(db: Database, engine_id: str) -> None:
+    await db.execute("DELETE FROM engines WHERE engine_id = ?", (engine_id,))
 
 
 async def all_engines(db: Database) -> list[EngineHealth]:

@@ -6,10 +6,23 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import aiosqlite
-
-from engine.store.database import Database, insert_returning_id
+from engine.store.database import Database, Transaction
 from engine.store.records import Event, EventKind
+
+
+async def append_event_tx(
+    tx: Transaction,
+    job_id: int,
+    kind: EventKind,
+    payload: dict[str, Any] | None = None,
+    files: Sequence[str] = (),
+) -> int:
+    """Append one event inside the caller's transaction (files: data-dir relative paths)."""
+    return await tx.insert_returning_id(
+        """INSERT INTO events (job_id, kind, payload, files, created_at)
+           VALUES (?, ?, ?, ?, ?) RETURNING id""",
+        (job_id, kind.value, json.dumps(payload or {}), json.dumps(list(files)), tx.now),
+    )
 
 
 async def append_event(
@@ -18,17 +31,10 @@ async def append_event(
     kind: EventKind,
     payload: dict[str, Any] | None = None,
     files: Sequence[str] = (),
-    *,
-    conn: aiosqlite.Connection | None = None,
 ) -> int:
-    """Append one event; pass ``conn`` to join a caller's transaction."""
-    sql = """INSERT INTO events (job_id, kind, payload, files, created_at)
-             VALUES (?, ?, ?, ?, ?) RETURNING id"""
-    args = (job_id, kind.value, json.dumps(payload or {}), json.dumps(list(files)), db.now())
-    if conn is not None:
-        return await insert_returning_id(conn, sql, args)
+    """Append one event in a transaction of its own."""
     async with db.transaction() as tx:
-        return await insert_returning_id(tx, sql, args)
+        return await append_event_tx(tx, job_id, kind, payload, files)
 
 
 async def undelivered(db: Database, limit: int = 100) -> list[Event]:

@@ -1,8 +1,9 @@
-"""The job queue: enqueue, claim under a lease, heartbeat, finish, requeue the abandoned.
+"""The job queue: enqueue, claim under a lease, heartbeat, requeue the abandoned.
 
 A job is never deleted when picked up: a claim sets ``running`` with a lease; the engine's
 heartbeat extends it; a job whose lease ran out (its engine died) is queued again and
-resumes from its last checkpoint, up to ``max_attempts`` claims.
+resumes from its last checkpoint, up to ``max_attempts`` claims. How a job ends (succeeded,
+failed, cancelled, released) is ``store.endings``.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-import aiosqlite
-
-from engine.store.database import Database, insert_returning_id
-from engine.store.events import append_event
+from engine.store import endings
+from engine.store.database import Database, Transaction
+from engine.store.events import append_event_tx
 from engine.store.records import EventKind, Job, JobKind, JobState
 
 # Generation is seconds of work that a person is waiting for; training is minutes that
@@ -34,8 +34,8 @@ LIMIT 1
 """
 
 
-async def enqueue(
-    db: Database,
+async def enqueue_tx(
+    tx: Transaction,
     kind: JobKind,
     *,
     owner_id: int,
@@ -45,9 +45,8 @@ async def enqueue(
     channel_id: int | None = None,
     total_steps: int = 0,
     max_attempts: int = 3,
-    conn: aiosqlite.Connection | None = None,
 ) -> int:
-    """Insert a queued job; pass ``conn`` to join a caller's transaction."""
+    """Insert a queued job inside the caller's transaction (with its subject, its limits)."""
     sql = """INSERT INTO jobs (kind, owner_id, guild_id, channel_id, subject_id, params,
                                priority, total_steps, max_attempts, created_at)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id"""
@@ -61,117 +60,85 @@ async def enqueue(
         PRIORITY[kind],
         total_steps,
         max_attempts,
-        db.now(),
+        tx.now,
     )
-    if conn is not None:
-        return await insert_returning_id(conn, sql, args)
+    return await tx.insert_returning_id(sql, args)
+
+
+async def enqueue(db: Database, kind: JobKind, *, owner_id: int, **fields: Any) -> int:
+    """``enqueue_tx`` in a transaction of its own."""
     async with db.transaction() as tx:
-        return await insert_returning_id(tx, sql, args)
+        return await enqueue_tx(tx, kind, owner_id=owner_id, **fields)
 
 
 async def claim_next(
     db: Database,
-    worker_id: str,
+    engine_id: str,
     lease_seconds: float,
     kinds: Iterable[JobKind] = (JobKind.GENERATE, JobKind.TRAIN),
 ) -> Job | None:
     """Atomically take the next job (after requeueing abandoned ones), or None."""
     kind_values = [k.value for k in kinds]
     placeholders = ",".join("?" * len(kind_values))
-    now = db.now()
     async with db.transaction() as tx:
-        await _requeue_expired(tx, now)
+        now = tx.now
+        await _requeue_expired(tx)
         sql = f"""UPDATE jobs SET state = 'running', attempts = attempts + 1,
-                      worker_id = ?, lease_until = ?, claimed_at = ?,
+                      engine_id = ?, lease_until = ?, claimed_at = ?,
                       started_at = COALESCE(started_at, ?)
                   WHERE id = ({_NEXT_JOB.format(kinds=placeholders)}) AND state = 'queued'
                   RETURNING *"""
-        async with tx.execute(sql, (worker_id, now + lease_seconds, now, now, *kind_values)) as c:
+        async with tx.execute(sql, (engine_id, now + lease_seconds, now, now, *kind_values)) as c:
             row = await c.fetchone()
         if row is None:
             return None
         job = Job.from_row(row)
         kind = EventKind.STARTED if job.attempts == 1 else EventKind.RETRYING
-        await append_event(db, job.id, kind, {"attempt": job.attempts, "step": job.step}, conn=tx)
+        await append_event_tx(tx, job.id, kind, {"attempt": job.attempts, "step": job.step})
         return job
 
 
-async def _requeue_expired(tx: aiosqlite.Connection, now: float) -> int:
-    """Requeue (or fail, past max_attempts) running jobs whose lease has run out."""
-    async with tx.execute(
-        """UPDATE jobs SET state = 'failed', finished_at = ?, lease_until = NULL,
-               error = 'The engine stopped ' || attempts || ' times while running this job.'
-           WHERE state = 'running' AND lease_until < ? AND attempts >= max_attempts
-           RETURNING id, error""",
-        (now, now),
-    ) as cursor:
-        failed = list(await cursor.fetchall())
-    for job_id, error in failed:
-        await tx.execute(
-            "INSERT INTO events (job_id, kind, payload, created_at) VALUES (?, ?, ?, ?)",
-            (job_id, EventKind.FAILED.value, json.dumps({"error": error}), now),
-        )
-    async with tx.execute(
-        """UPDATE jobs SET state = 'queued', worker_id = NULL, lease_until = NULL
-           WHERE state = 'running' AND lease_until < ? RETURNING id""",
-        (now,),
-    ) as cursor:
-        requeued = list(await cursor.fetchall())
-    return len(failed) + len(requeued)
+async def _requeue_expired(tx: Transaction) -> int:
+    """Requeue running jobs whose lease has run out, or fail those past max_attempts."""
+    expired = await tx.fetch_all(
+        "SELECT id, engine_id, attempts, attempts >= max_attempts FROM jobs "
+        "WHERE state = 'running' AND lease_until < ?",
+        (tx.now,),
+    )
+    for job_id, engine_id, attempts, spent in expired:
+        if spent:
+            error = f"The engine stopped {attempts} times while running this job."
+            await endings.fail_tx(tx, job_id, engine_id, error)
+        else:  # the attempt stays spent; the claim's "retrying" event tells the owner
+            await tx.execute(
+                """UPDATE jobs SET state = 'queued', engine_id = NULL, lease_until = NULL
+                   WHERE id = ?""",
+                (job_id,),
+            )
+    return len(expired)
 
 
-async def heartbeat(db: Database, job_id: int, worker_id: str, lease_seconds: float) -> Job | None:
+async def heartbeat(db: Database, job_id: int, engine_id: str, lease_seconds: float) -> Job | None:
     """Extend the lease; None means the job is no longer ours (requeued elsewhere, gone)."""
     async with (
         db.transaction() as tx,
         tx.execute(
-            """UPDATE jobs SET lease_until = ? WHERE id = ? AND worker_id = ? AND state = 'running'
+            """UPDATE jobs SET lease_until = ? WHERE id = ? AND engine_id = ? AND state = 'running'
            RETURNING *""",
-            (db.now() + lease_seconds, job_id, worker_id),
+            (db.now() + lease_seconds, job_id, engine_id),
         ) as cursor,
     ):
         row = await cursor.fetchone()
     return Job.from_row(row) if row else None
 
 
-async def record_progress(
-    db: Database, job_id: int, step: int, total_steps: int, seconds_per_step: float | None
+async def record_progress_tx(
+    tx: Transaction, job_id: int, step: int, total_steps: int, seconds_per_step: float | None
 ) -> None:
-    await db.execute(
+    await tx.execute(
         "UPDATE jobs SET step = ?, total_steps = ?, seconds_per_step = ? WHERE id = ?",
         (step, total_steps, seconds_per_step, job_id),
     )
-
-
-async def finish(
-    db: Database,
-    job_id: int,
-    worker_id: str,
-    state: JobState,
-    *,
-    error: str | None = None,
-    conn: aiosqlite.Connection | None = None,
-) -> bool:
-    """Move our running job to a final state; False if it was not ours any more."""
-    assert state.finished
-    sql = """UPDATE jobs SET state = ?, finished_at = ?, lease_until = NULL, error = ?
-             WHERE id = ? AND worker_id = ? AND state = 'running'"""
-    args = (state.value, db.now(), error, job_id, worker_id)
-    if conn is not None:
-        async with conn.execute(sql, args) as cursor:
-            return cursor.rowcount == 1
-    return await db.execute(sql, args) == 1
-
-
-async def release(db: Database, job_id: int, worker_id: str) -> bool:
-    """Give a running job back to the queue on a clean shutdown: not a failed attempt."""
-    changed = await db.execute(
-        """UPDATE jobs SET state = 'queued', worker_id = NULL, lease_until = NULL,
-               attempts = MAX(attempts - 1, 0)
-           WHERE id = ? AND worker_id = ? AND state = 'running'""",
-        (job_id, worker_id),
-    )
-    return changed == 1
 
 
 async def cancel(db: Database, job_id: int) -> JobState | None:
@@ -180,19 +147,12 @@ async def cancel(db: Database, job_id: int) -> JobState | None:
     Returns the state after the call (``cancelled`` or still ``running`` with the request
     recorded), or None when the job is unknown or already finished."""
     async with db.transaction() as tx:
-        async with tx.execute(
-            """UPDATE jobs SET state = 'cancelled', finished_at = ?
-               WHERE id = ? AND state = 'queued' RETURNING id""",
-            (db.now(), job_id),
-        ) as cursor:
-            if await cursor.fetchone():
-                await append_event(db, job_id, EventKind.CANCELLED, {}, conn=tx)
-                return JobState.CANCELLED
-        async with tx.execute(
-            "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running' RETURNING id",
-            (job_id,),
-        ) as cursor:
-            return JobState.RUNNING if await cursor.fetchone() else None
+        if await endings.cancel_queued_tx(tx, job_id):
+            return JobState.CANCELLED
+        asked = await tx.rowcount(
+            "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND state = 'running'", (job_id,)
+        )
+        return JobState.RUNNING if asked else None
 
 
 async def get(db: Database, job_id: int) -> Job | None:

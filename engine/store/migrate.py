@@ -65,11 +65,17 @@ def discover(directory: Path | None = None) -> list[Migration]:
     return found
 
 
+# Per-connection settings every petbooth connection uses, sync (here) or async (Database).
+CONNECTION_PRAGMAS = (
+    f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}",
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA synchronous = NORMAL",  # safe with WAL; fsync at checkpoints only
+)
+
+
 def configure(conn: sqlite3.Connection) -> None:
-    """Per-connection settings every petbooth connection uses."""
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    conn.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync at checkpoints only
+    for pragma in CONNECTION_PRAGMAS:
+        conn.execute(pragma)
 
 
 def migrate(database: Path, directory: Path | None = None) -> int:

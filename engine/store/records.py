@@ -95,7 +95,7 @@ class Job:
     priority: int
     attempts: int
     max_attempts: int
-    worker_id: str | None
+    engine_id: str | None
     lease_until: float | None
     cancel_requested: bool
     step: int
@@ -139,7 +139,7 @@ class Event:
 
 @dataclass(frozen=True)
 class EngineHealth:
-    worker_id: str
+    engine_id: str
     pid: int
     device: str
     started_at: float

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import aiosqlite
 
-from engine.store.database import Database
+from engine.store.database import Database, Transaction
 from engine.store.records import Photo, Subject, SubjectStatus
 
 # Rare-token identifiers: short strings that are one or two CLIP tokens and carry almost no
@@ -29,42 +29,37 @@ class NewPhoto:
     height: int
 
 
-async def pick_token(conn: aiosqlite.Connection, owner_id: int) -> str:
+async def pick_token(tx: Transaction, owner_id: int) -> str:
     """The first rare token this owner does not use yet (their LoRAs may be combined)."""
-    async with conn.execute("SELECT token FROM subjects WHERE owner_id = ?", (owner_id,)) as c:
-        used = {row[0] for row in await c.fetchall()}
+    rows = await tx.fetch_all("SELECT token FROM subjects WHERE owner_id = ?", (owner_id,))
+    used = {row[0] for row in rows}
     for token in RARE_TOKENS:
         if token not in used:
             return token
     return f"{RARE_TOKENS[0]}{len(used)}"
 
 
-async def create(
-    conn: aiosqlite.Connection, now: float, *, owner_id: int, name: str, class_noun: str
-) -> Subject:
+async def create_tx(tx: Transaction, *, owner_id: int, name: str, class_noun: str) -> Subject:
     """Insert a pending subject inside the caller's transaction."""
-    token = await pick_token(conn, owner_id)
+    token = await pick_token(tx, owner_id)
     try:
-        async with conn.execute(
+        row = await tx.fetch_one(
             """INSERT INTO subjects (owner_id, name, class_noun, token, created_at, updated_at)
                VALUES (?, ?, ?, ?, ?, ?) RETURNING *""",
-            (owner_id, name, class_noun, token, now, now),
-        ) as cursor:
-            row = await cursor.fetchone()
+            (owner_id, name, class_noun, token, tx.now, tx.now),
+        )
     except aiosqlite.IntegrityError as err:
         raise SubjectExistsError(f"You already have a pet named {name!r}.") from err
     assert row is not None
     return Subject.from_row(row)
 
 
-async def add_photos(
-    conn: aiosqlite.Connection, now: float, subject_id: int, photos: Sequence[NewPhoto]
-) -> None:
-    await conn.executemany(
+async def add_photos_tx(tx: Transaction, subject_id: int, photos: Sequence[NewPhoto]) -> None:
+    await tx.executemany(
         """INSERT INTO photos (subject_id, path, source_name, sha256, size_bytes, width, height,
                                created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
         [
-            (subject_id, p.path, p.source_name, p.sha256, p.size_bytes, p.width, p.height, now)
+            (subject_id, p.path, p.source_name, p.sha256, p.size_bytes, p.width, p.height, tx.now)
             for p in photos
         ],
     )
@@ -109,20 +104,14 @@ async def photos(db: Database, subject_id: int) -> list[Photo]:
 
 
 async def set_status(
-    db: Database,
-    subject_id: int,
-    status: SubjectStatus,
-    *,
-    lora_path: str | None = None,
-    conn: aiosqlite.Connection | None = None,
+    db: Database, subject_id: int, status: SubjectStatus, *, lora_path: str | None = None
 ) -> None:
-    sql = """UPDATE subjects SET status = ?, lora_path = COALESCE(?, lora_path), updated_at = ?
-             WHERE id = ?"""
-    args = (status.value, lora_path, db.now(), subject_id)
-    if conn is not None:
-        await conn.execute(sql, args)
-    else:
-        await db.execute(sql, args)
+    """A pet's status outside a job ending (those go through ``store.endings``)."""
+    await db.execute(
+        """UPDATE subjects SET status = ?, lora_path = COALESCE(?, lora_path), updated_at = ?
+           WHERE id = ?""",
+        (status.value, lora_path, db.now(), subject_id),
+    )
 
 
 async def choose_checkpoint(db: Database, subject_id: int, step: int | None) -> None:

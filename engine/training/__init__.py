@@ -1,6 +1,6 @@
 """DreamBooth-LoRA training of SDXL on a few photos of one pet.
 
-Imports torch, diffusers and peft: only the engine's worker imports this package; the bot
+Imports torch, diffusers and peft: only the engine process imports this package; the bot
 and the store never do.
 """
 

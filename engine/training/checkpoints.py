@@ -32,7 +32,7 @@ from diffusers.utils import convert_state_dict_to_diffusers, convert_unet_state_
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from engine.lora_files import LORA_WEIGHTS
+from engine.orders.lora_files import LORA_WEIGHTS
 
 log = logging.getLogger(__name__)
 

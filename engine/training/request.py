@@ -1,6 +1,6 @@
-"""What the engine's worker hands to `train_lora`, and what it gets back.
+"""What the engine hands to `train_lora`, and what it gets back.
 
-Torch-free on purpose: the worker builds a `TrainRequest` before anything heavy is imported.
+Torch-free on purpose: the engine builds a `TrainRequest` before anything heavy is imported.
 """
 
 from __future__ import annotations

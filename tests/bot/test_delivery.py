@@ -9,8 +9,8 @@ import simcord
 from PIL import Image
 
 from bot.client import PetBooth
-from bot.delivery.loop import PROGRESS_EDIT_SECONDS
-from engine.lora_files import LORA_WEIGHTS
+from bot.delivery._cog import PROGRESS_EDIT_SECONDS
+from engine.orders.lora_files import LORA_WEIGHTS
 from engine.settings import Settings
 from engine.store import Database, EventKind, Job, JobKind, events, jobs, subjects
 from tests.bot._world import World, bot_messages, train

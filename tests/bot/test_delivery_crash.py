@@ -16,7 +16,7 @@ import simcord
 from PIL import Image
 
 from bot.client import PetBooth
-from bot.delivery.loop import PROGRESS_EDIT_SECONDS
+from bot.delivery._cog import PROGRESS_EDIT_SECONDS
 from engine.settings import Settings
 from engine.store import Database, EventKind, JobKind, events, jobs
 from tests.bot._world import World, bot_messages, train, trained_subject

@@ -17,13 +17,12 @@ from typing import cast
 import pytest
 import simcord
 
-from bot._imagine_orders import queue_order
 from bot.client import PetBooth
-from bot.cogs._enrol import enrol
 from bot.errors import GENERIC_FAILURE, UserError
-from engine.enrollment import Enrolled, EnrollmentRefused, TrainingOrder
-from engine.imagine import ImagineOrder, ImagineQueued
+from bot.imagine._orders import queue_order
 from engine.intake import Upload
+from engine.orders.enrolment import Enrolled, EnrollmentRefused, TrainingOrder, enrol_subject
+from engine.orders.imagine import ImagineOrder, ImagineQueued
 from engine.settings import GenerationDefaults, Settings
 from engine.store import Database, EventKind, JobKind, events, jobs, subjects
 from tests.bot._world import (
@@ -390,9 +389,10 @@ async def test_a_concurrent_burst_of_train_queues_one_training(
     env: simcord.Env, world: World, db: Database
 ) -> None:
     bot = cast(PetBooth, env.bot)
-    bursts = [
-        enrol(
-            bot,
+    bursts = [  # without the bot's per-user lock: the store's write transaction alone holds
+        enrol_subject(
+            bot.db,
+            bot.settings,
             TrainingOrder(owner_id=world.alice.id, name=f"pet{i}", class_noun="cat"),
             [Upload(name, data) for name, data in photos(5, first_seed=10 * i).values()],
         )

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from engine.imagine import ImagineOrder, enqueue_imagine
+from engine.orders.imagine import ImagineOrder, enqueue_imagine
 from engine.settings import Settings
 from engine.store import Database, jobs, subjects
 from tests.bot._world import World, reply, train, trained_subject

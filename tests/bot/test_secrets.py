@@ -70,7 +70,7 @@ async def test_an_unexpected_error_in_a_command_is_logged_without_the_token(
         raise RuntimeError(f"status failed while settings were {settings!r}")
 
     # The module as the bot loaded it (load_extension puts its own copy in sys.modules).
-    monkeypatch.setattr(sys.modules["bot.cogs.status"], "build_status", broken)
+    monkeypatch.setattr(sys.modules["bot.jobs._cog"], "build_status", broken)
 
     answer = reply(await world.alice.slash(world.channel, "status"))
 

@@ -113,7 +113,7 @@ async def test_unexpected_errors_get_a_generic_reply_and_are_logged(
         raise RuntimeError("database on fire")
 
     # The extension as the bot loaded it (load_extension keeps it in sys.modules only).
-    monkeypatch.setattr(sys.modules["bot.cogs.status"], "build_status", broken)
+    monkeypatch.setattr(sys.modules["bot.jobs._cog"], "build_status", broken)
 
     with caplog.at_level(logging.ERROR, logger="bot.errors"):
         answer = reply(await world.alice.slash(world.channel, "status"))

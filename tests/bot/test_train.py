@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bot.cogs.train import CONTEXT_MENU_NAME
+from bot.train._cog import CONTEXT_MENU_NAME
 from engine.store import Database, JobKind, JobState, jobs, subjects
 from tests.bot._world import World, photos, reply, train
 from tests.samples import jpeg, zip_of

@@ -1,1 +1,0 @@
-"""One feature per extension: each module here has a ``setup(bot)``."""

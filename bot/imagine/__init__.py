@@ -1,0 +1,17 @@
+"""/imagine, and the Reroll / More / Delete buttons under its pictures."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.client import PetBooth
+
+
+async def setup(bot: PetBooth) -> None:
+    from bot.imagine._cog import Imagine
+    from bot.imagine.buttons import GenerationButton
+
+    # Registered on every start, so buttons posted before a restart keep working.
+    bot.add_dynamic_items(GenerationButton)
+    await bot.add_cog(Imagine(bot))

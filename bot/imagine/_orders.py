@@ -1,0 +1,71 @@
+"""Queueing pictures, for /imagine and for the reroll / more buttons on its results."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.errors import UserError
+from engine.orders.imagine import (
+    MAX_SEED,
+    ImagineOrder,
+    ImagineQueued,
+    ImagineRefused,
+    enqueue_imagine,
+)
+from engine.orders.status import build_status, duration
+from engine.store import Database, Job, subjects
+
+if TYPE_CHECKING:
+    from bot.client import PetBooth
+
+
+async def queue_order(bot: PetBooth, order: ImagineOrder) -> ImagineQueued:
+    try:
+        return await enqueue_imagine(bot.db, bot.settings, order)
+    except ImagineRefused as refused:
+        raise UserError("\n".join(refused.reasons)) from refused
+
+
+async def queued_text(db: Database, queued: ImagineQueued) -> str:
+    report = await build_status(db, owner_id=None)
+    line = next((j for j in report.jobs if j.id == queued.job_id), None)
+    where = f"#{line.position} in the queue" if line and line.position else "starting now"
+    pet = f" of **{queued.subject.name}**" if queued.subject else ""
+    count = queued.params["count"]
+    return (
+        f"Queued {count} picture{'s' if count != 1 else ''}{pet} (job {queued.job_id}, seed "
+        f"{queued.params['seed']}): {where}, about {duration(line.eta_seconds if line else None)}."
+        " I'll post them in this channel."
+    )
+
+
+async def order_like(
+    db: Database, job: Job, interaction: discord.Interaction, *, seed: int | None
+) -> ImagineOrder:
+    """The same request as ``job``, from where the button was pressed, with ``seed``
+    (None: a fresh random one)."""
+    params = job.params
+    subject = await subjects.get(db, job.subject_id) if job.subject_id is not None else None
+    return ImagineOrder(
+        owner_id=job.owner_id,
+        prompt=params.get("raw_prompt") or params["prompt"],
+        subject_name=subject.name if subject else None,
+        negative_prompt=params.get("negative_prompt") or None,
+        count=int(params.get("count", 1)),
+        seed=seed if seed is not None else secrets.randbelow(MAX_SEED + 1),
+        steps=params.get("steps"),
+        guidance_scale=params.get("guidance_scale"),
+        aspect=params.get("aspect", "square"),
+        checkpoint_step=params.get("checkpoint_step"),
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+    )
+
+
+def next_seed(job: Job) -> int:
+    """The seed after this batch's: image i used seed + i, so these are new pictures made
+    exactly the same way."""
+    return (int(job.params["seed"]) + int(job.params.get("count", 1))) % (MAX_SEED + 1)

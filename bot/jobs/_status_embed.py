@@ -1,0 +1,57 @@
+"""The /status embed: jobs, pets, engine health."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.utils.format import progress_bar, safe
+from engine.orders.status import JobLine, StatusReport, duration
+
+STALE_HEARTBEAT_SECONDS = 60.0  # an engine beats every 10 s; six missed beats is dead
+MAX_JOB_LINES = 15  # an embed field holds 1024 characters
+
+
+def job_text(line: JobLine, show_owner: bool) -> str:
+    owner = f" for <@{line.owner_id}>" if show_owner else ""
+    head = f"**Job {line.id}** ({line.kind}){owner}: "
+    if line.state == "queued":
+        return head + f"#{line.position} in the queue, done in about {duration(line.eta_seconds)}"
+    if line.state == "running":
+        if line.kind == "train" and line.total_steps:
+            return head + (
+                f"{progress_bar(line.step, line.total_steps, 10)} step {line.step}/"
+                f"{line.total_steps}, about {duration(line.eta_seconds)} left"
+            )
+        return head + "running"
+    if line.state == "failed" and line.error:
+        return head + f"failed: {safe(line.error[:200])}"
+    return head + line.state
+
+
+def engine_text(report: StatusReport) -> str:
+    alive = [e for e in report.engines if e["heartbeat_age_seconds"] <= STALE_HEARTBEAT_SECONDS]
+    if not alive:
+        return "No engine running: jobs wait in the queue until one starts."
+    return "\n".join(
+        f"`{e['engine_id']}` on {e['device']}: heartbeat {e['heartbeat_age_seconds']:.0f} s ago"
+        + (f", on job {e['job_id']}" if e["job_id"] else ", idle")
+        for e in alive
+    )
+
+
+def status_embed(report: StatusReport, *, everyone: bool) -> discord.Embed:
+    embed = discord.Embed(title="Everyone's jobs" if everyone else "Your petbooth")
+    lines = [job_text(line, show_owner=everyone) for line in report.jobs[-MAX_JOB_LINES:]]
+    embed.add_field(name="Jobs", value="\n".join(lines)[:1024] or "None.", inline=False)
+    if not everyone:
+        pets = [
+            f"**{safe(s['name'])}** ({safe(s['class_noun'])}, token `{s['token']}`): {s['status']}"
+            for s in report.subjects
+        ]
+        embed.add_field(
+            name="Pets",
+            value="\n".join(pets)[:1024] or "None yet: start with /train.",
+            inline=False,
+        )
+    embed.add_field(name="Engine", value=engine_text(report)[:1024], inline=False)
+    return embed

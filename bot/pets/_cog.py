@@ -1,0 +1,149 @@
+"""/forget and /export: a pet's owner removes it or takes its trained model home."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import UserError, report_interaction_error
+from bot.pets._forget import forget_subject, subject_jobs
+from bot.utils.access import own_subject
+from bot.utils.format import safe
+from bot.utils.paths import lora_weights
+from engine.intake.sizes import megabytes
+from engine.orders.lora_files import checkpoint_weights
+from engine.store import JobState, Subject, SubjectStatus, subjects
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from bot.client import PetBooth
+
+CONFIRM_SECONDS = 120.0  # a confirmation left this long is stale: ask again
+
+
+class ForgetConfirm(discord.ui.View):
+    def __init__(self, bot: PetBooth, owner_id: int, subject: Subject) -> None:
+        super().__init__(timeout=CONFIRM_SECONDS)
+        self.bot = bot
+        self.owner_id = owner_id
+        self.subject = subject
+        self.confirm.label = f"Forget {subject.name}"
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if interaction.user.id != self.owner_id:
+            raise UserError("Only the pet's owner can confirm this.")
+        return True
+
+    @discord.ui.button(label="Forget", style=discord.ButtonStyle.danger)
+    async def confirm(
+        self, interaction: discord.Interaction, button: discord.ui.Button[ForgetConfirm]
+    ) -> None:
+        subject = await subjects.get(self.bot.db, self.subject.id)
+        if subject is None:
+            raise UserError(f"{safe(self.subject.name)} is already forgotten.")
+        await _refuse_if_running(self.bot, subject)
+        await interaction.response.defer()
+        await forget_subject(self.bot.db, self.bot.settings, subject)
+        self.stop()
+        await interaction.edit_original_response(
+            content=f"**{safe(subject.name)}** is forgotten: photos, models and pictures "
+            "are deleted.",
+            view=None,
+        )
+
+    @discord.ui.button(label="Keep", style=discord.ButtonStyle.secondary)
+    async def keep(
+        self, interaction: discord.Interaction, button: discord.ui.Button[ForgetConfirm]
+    ) -> None:
+        self.stop()
+        await interaction.response.edit_message(
+            content=f"Kept **{safe(self.subject.name)}**.", view=None
+        )
+
+    async def on_error(
+        self,
+        interaction: discord.Interaction,
+        error: Exception,
+        item: discord.ui.Item[ForgetConfirm],
+    ) -> None:
+        await report_interaction_error(interaction, error)
+
+
+async def _refuse_if_running(bot: PetBooth, subject: Subject) -> None:
+    running = [j for j in await subject_jobs(bot.db, subject) if j.state is JobState.RUNNING]
+    if running:
+        raise UserError(
+            f"{safe(subject.name)} has job {running[0].id} running. `/cancel job:{running[0].id}` "
+            "first, then /forget it."
+        )
+
+
+class Pets(commands.Cog):
+    def __init__(self, bot: PetBooth) -> None:
+        self.bot = bot
+
+    async def _subject_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        mine = await subjects.list_for_owner(self.bot.db, interaction.user.id)
+        typed = current.strip().lower()
+        return [app_commands.Choice(name=s.name, value=s.name) for s in mine if typed in s.name][
+            :25
+        ]
+
+    @app_commands.command(name="forget", description="Delete a pet: photos, models, pictures")
+    @app_commands.describe(name="The pet's name")
+    async def forget(self, interaction: discord.Interaction, name: str) -> None:
+        subject = await own_subject(self.bot.db, interaction.user.id, name)
+        await _refuse_if_running(self.bot, subject)
+        photos = await subjects.photos(self.bot.db, subject.id)
+        await interaction.response.send_message(
+            f"Forget **{safe(subject.name)}**? This deletes its {len(photos)} photos, its "
+            "trained model, previews and pictures. It cannot be undone.",
+            view=ForgetConfirm(self.bot, interaction.user.id, subject),
+            ephemeral=True,
+        )
+
+    @app_commands.command(name="export", description="Download a pet's LoRA (.safetensors)")
+    @app_commands.describe(name="The pet's name")
+    async def export(self, interaction: discord.Interaction, name: str) -> None:
+        subject = await own_subject(self.bot.db, interaction.user.id, name)
+        path, note = await self._lora_file(subject)
+        size = path.stat().st_size
+        limit = self.bot.settings.discord_upload_limit_bytes
+        if size > limit:
+            raise UserError(
+                f"{safe(subject.name)}'s model is {megabytes(size)}, over this bot's "
+                f"{megabytes(limit)} upload limit, so I can't attach it here."
+            )
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        await interaction.followup.send(
+            f"**{safe(subject.name)}** as an SDXL LoRA{note}. Load it with diffusers' "
+            f"`load_lora_weights`; the trigger is `{subject.token} {safe(subject.class_noun)}`.",
+            file=discord.File(path, filename=f"{subject.name}-{subject.token}.safetensors"),
+            ephemeral=True,
+        )
+
+    async def _lora_file(self, subject: Subject) -> tuple[Path, str]:
+        if subject.status is not SubjectStatus.READY or not subject.lora_path:
+            raise UserError(
+                f"{safe(subject.name)} has no trained model yet ({subject.status.value}). "
+                "`/status` shows its progress."
+            )
+        data_dir = self.bot.settings.data_dir
+        if subject.chosen_step is not None:
+            step = subject.chosen_step
+            found = await checkpoint_weights(self.bot.db, self.bot.settings, subject.id, step)
+            if found is not None:
+                return found, f" at step {step}"
+        final = lora_weights(data_dir, subject.lora_path)
+        if final is None:
+            raise UserError(f"{safe(subject.name)}'s model file is missing; train it again.")
+        return final, ""
+
+    forget.autocomplete("name")(_subject_choices)
+    export.autocomplete("name")(_subject_choices)

@@ -1,0 +1,89 @@
+"""The shared end of /train and the "Train a pet" context menu: download, enrol, reply."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.errors import UserError
+from bot.train._downloads import download
+from bot.train._user_locks import UserLocks
+from bot.utils.format import MESSAGE_LIMIT, bullet_list, clip, safe
+from engine.intake import Rejection
+from engine.orders.enrolment import Enrolled, EnrollmentRefused, TrainingOrder, enrol_subject
+from engine.orders.status import JobLine, build_status, duration
+
+if TYPE_CHECKING:
+    from bot.client import PetBooth
+
+
+async def enrol_and_reply(
+    bot: PetBooth,
+    locks: UserLocks,
+    interaction: discord.Interaction,
+    name: str,
+    class_noun: str,
+    attachments: Sequence[discord.Attachment],
+) -> None:
+    """Call after deferring: downloads and validation take longer than Discord's 3 s."""
+    downloaded = await download(attachments, bot.settings.max_file_bytes)
+    order = TrainingOrder(
+        owner_id=interaction.user.id,
+        name=name,
+        class_noun=class_noun,
+        guild_id=interaction.guild_id,
+        channel_id=interaction.channel_id,
+    )
+    try:
+        # One /train per user at a time: a double-submitted /train validates its photos once.
+        async with locks.hold(order.owner_id):
+            enrolled = await enrol_subject(bot.db, bot.settings, order, downloaded.uploads)
+    except EnrollmentRefused as refused:
+        raise UserError(refusal_text(refused, downloaded.refused)) from refused
+    report = await build_status(bot.db, owner_id=interaction.user.id)
+    line = next((j for j in report.jobs if j.id == enrolled.job_id), None)
+    await interaction.followup.send(
+        queued_text(enrolled, line, downloaded.refused),
+        file=discord.File(enrolled.contact_sheet, filename="contact-sheet.jpg"),
+        ephemeral=True,
+        allowed_mentions=discord.AllowedMentions.none(),
+    )
+
+
+def _rejection_lines(rejected: Sequence[Rejection]) -> list[str]:
+    return [f"`{safe(r.filename)}`: {safe(r.reason)}" for r in rejected]
+
+
+def refusal_text(refused: EnrollmentRefused, refused_files: Sequence[Rejection]) -> str:
+    head = "Training not queued:\n" + "\n".join(f"- {safe(r)}" for r in refused.reasons)
+    rejected = [*refused_files, *(refused.intake.rejected if refused.intake else [])]
+    if not rejected:
+        return clip(head)
+    budget = MESSAGE_LIMIT - len(head) - 40
+    files = bullet_list(_rejection_lines(rejected), budget)
+    return clip(f"{head}\nFiles I could not use:\n{files}")
+
+
+def queued_text(
+    enrolled: Enrolled, line: JobLine | None, refused_files: Sequence[Rejection]
+) -> str:
+    subject, intake = enrolled.subject, enrolled.intake
+    where = f"position {line.position} in the queue" if line and line.position else "starting now"
+    eta = duration(line.eta_seconds if line else None)
+    parts = [
+        f"**{safe(subject.name)}** ({safe(subject.class_noun)}) is queued for training: "
+        f"job {enrolled.job_id}, {where}, ready in about {eta}.",
+        f"Training on {len(intake.accepted)} photos (crops below), {enrolled.config.steps} "
+        f"steps. Its token is `{subject.token}`: write `TOK` in /imagine prompts.",
+        "I'll post progress and previews in this channel.",
+    ]
+    if intake.warnings:
+        parts.append("\n".join(f"Note: {safe(w)}" for w in intake.warnings))
+    rejected = [*refused_files, *intake.rejected]
+    head = "\n".join(parts)
+    if rejected:
+        budget = MESSAGE_LIMIT - len(head) - 40
+        parts.append(f"Skipped:\n{bullet_list(_rejection_lines(rejected), budget)}")
+    return clip("\n".join(parts))

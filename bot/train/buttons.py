@@ -1,0 +1,67 @@
+"""The "Use step N" button under each preview grid: draw with the LoRA of that step.
+
+A ``DynamicItem``: its state lives in its custom_id, so buttons on messages posted before a
+restart keep working after it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import discord
+
+from bot.client import petbooth_of
+from bot.errors import UserError, guarded
+from bot.utils.format import safe
+from engine.orders.lora_files import checkpoint_weights
+from engine.store import subjects
+
+
+class UseStepButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"pb:step:(?P<subject>\d{1,18}):(?P<step>\d{1,9})",
+):
+    """On a preview grid: train on, but draw with the LoRA from this step."""
+
+    def __init__(self, subject_id: int, step: int) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=f"Use step {step}",
+                style=discord.ButtonStyle.primary,
+                custom_id=f"pb:step:{subject_id}:{step}",
+            )
+        )
+        self.subject_id = subject_id
+        self.step = step
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
+    ) -> UseStepButton:
+        return cls(int(match["subject"]), int(match["step"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        await guarded(interaction, self._choose)
+
+    async def _choose(self, interaction: discord.Interaction) -> None:
+        db = petbooth_of(interaction).db
+        subject = await subjects.get(db, self.subject_id)
+        if subject is None or subject.owner_id != interaction.user.id:
+            raise UserError("Only the pet's owner can choose its checkpoint.")
+        settings = petbooth_of(interaction).settings
+        if await checkpoint_weights(db, settings, subject.id, self.step) is None:
+            raise UserError(
+                f"Step {self.step} of {safe(subject.name)} is no longer kept. Pick a later "
+                "preview, or keep the final model."
+            )
+        await subjects.choose_checkpoint(db, subject.id, self.step)
+        await interaction.response.send_message(
+            f"**{safe(subject.name)}** will draw with its step-{self.step} model. Press "
+            "another preview's button to change your mind.",
+            ephemeral=True,
+        )
+
+
+def preview_view(subject_id: int, step: int) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    view.add_item(UseStepButton(subject_id, step))
+    return view

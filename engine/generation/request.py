@@ -1,0 +1,38 @@
+"""What one `generate` job asks for, read from the job's params (torch-free)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: str  # the subject's token already in place of TOK
+    negative_prompt: str  # "" for none: SDXL then conditions on zeros, as its pipeline does
+    count: int
+    seed: int  # image i is drawn with seed + i, so "same seed" redraws any one of them
+    steps: int
+    guidance_scale: float
+    width: int
+    height: int
+    lora: Path | None  # the subject's LoRA (directory or file); None: plain SDXL
+    subject: str | None  # the subject's name, for the result message
+
+    @classmethod
+    def from_params(
+        cls, params: dict[str, Any], lora: Path | None, subject: str | None
+    ) -> GenerateRequest:
+        return cls(
+            prompt=str(params["prompt"]),
+            negative_prompt=str(params.get("negative_prompt") or ""),
+            count=int(params["count"]),
+            seed=int(params["seed"]),
+            steps=int(params["steps"]),
+            guidance_scale=float(params["guidance_scale"]),
+            width=int(params["width"]),
+            height=int(params["height"]),
+            lora=lora,
+            subject=subject,
+        )

@@ -1,0 +1,156 @@
+"""`petbooth doctor`: is this machine ready to run petbooth, and if not, what to fix.
+
+Each check returns a `Finding`; nothing here changes the machine (the database is read,
+not migrated). `liveness` is the container healthcheck: an engine heartbeat is recent.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from engine.settings import Settings
+from engine.store.migrate import discover
+
+MIN_FREE_DISK_GB = 20  # SDXL fp16 (7 GB) + VAE + a few jobs' checkpoints and outputs
+MIN_FREE_VRAM_GB = 12  # training peaks near 10 GB at 1024 px (BENCHMARKS.md target) + slack
+
+
+@dataclass(frozen=True)
+class Finding:
+    check: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    fatal: bool = True  # False: a warning that does not stop petbooth from running
+
+    def line(self) -> str:
+        mark = "ok  " if self.ok else ("FAIL" if self.fatal else "warn")
+        text = f"[{mark}] {self.check}: {self.detail}"
+        return f"{text}\n       fix: {self.fix}" if self.fix and not self.ok else text
+
+
+def check_token(settings: Settings) -> Finding:
+    if settings.has_discord_token:
+        return Finding("Discord token", True, "set (not shown)")
+    return Finding(
+        "Discord token",
+        False,
+        "PETBOOTH_DISCORD_TOKEN is not set",
+        "Discord developer portal -> your application -> Bot -> Reset Token; put "
+        "PETBOOTH_DISCORD_TOKEN=... in .env (the engine runs without it, the bot does not).",
+    )
+
+
+def check_gpu(settings: Settings) -> Finding:
+    if settings.device == "cpu":
+        return Finding(
+            "GPU",
+            False,
+            "PETBOOTH_DEVICE=cpu: SDXL will be impractically slow",
+            "unset PETBOOTH_DEVICE on a machine with an NVIDIA GPU",
+            fatal=False,
+        )
+    import torch
+
+    if not torch.cuda.is_available():
+        return Finding(
+            "GPU",
+            False,
+            f"torch {torch.__version__} sees no CUDA device",
+            "install the NVIDIA driver (nvidia-smi must work) and a CUDA build of "
+            "torch (`pip install torch` on the GPU machine)",
+            fatal=False,
+        )
+    free, total = torch.cuda.mem_get_info()
+    name = torch.cuda.get_device_name()
+    detail = f"{name}, {free / 2**30:.1f} of {total / 2**30:.1f} GiB free"
+    if free / 2**30 < MIN_FREE_VRAM_GB:
+        return Finding(
+            "GPU", False, detail, f"free at least {MIN_FREE_VRAM_GB} GiB (stop other GPU processes)"
+        )
+    return Finding("GPU", True, detail)
+
+
+def check_disk(settings: Settings) -> Finding:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    free_gb = shutil.disk_usage(settings.data_dir).free / 1e9
+    detail = f"{free_gb:.0f} GB free under {settings.data_dir}"
+    if free_gb < MIN_FREE_DISK_GB:
+        return Finding("Disk", False, detail, f"free at least {MIN_FREE_DISK_GB} GB")
+    return Finding("Disk", True, detail)
+
+
+def check_models(settings: Settings) -> Finding:
+    missing = [ref for ref in (settings.base_model, settings.vae) if ref and not _available(ref)]
+    if missing:
+        return Finding(
+            "Models",
+            False,
+            f"not downloaded: {', '.join(missing)}",
+            "run `petbooth download-models` (needs network), or set "
+            "PETBOOTH_BASE_MODEL to a local directory",
+        )
+    return Finding(
+        "Models",
+        True,
+        f"{settings.base_model} and VAE {settings.vae or '(own)'} are available locally",
+    )
+
+
+def _available(reference: str) -> bool:
+    path = Path(reference).expanduser()
+    if path.is_dir():
+        return (path / "model_index.json").is_file() or (path / "config.json").is_file()
+    from huggingface_hub import try_to_load_from_cache
+
+    return any(
+        isinstance(try_to_load_from_cache(reference, name), str)
+        for name in ("model_index.json", "config.json")
+    )
+
+
+def check_database(settings: Settings) -> Finding:
+    latest = discover()[-1].version
+    path = settings.database_path
+    if not path.exists():
+        return Finding("Database", True, f"{path} will be created at schema version {latest}")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+    if version > latest:
+        return Finding(
+            "Database",
+            False,
+            f"{path} is at version {version}, newer than {latest}",
+            "upgrade petbooth, or set PETBOOTH_DATABASE to another file",
+        )
+    return Finding("Database", True, f"{path} at schema version {version} (latest {latest})")
+
+
+CHECKS: list[Callable[[Settings], Finding]] = [
+    check_token,
+    check_gpu,
+    check_disk,
+    check_models,
+    check_database,
+]
+
+
+def run_checks(settings: Settings) -> list[Finding]:
+    return [check(settings) for check in CHECKS]
+
+
+def liveness(settings: Settings, max_age_seconds: float = 120.0) -> Finding:
+    path = settings.database_path
+    if not path.exists():
+        return Finding("Engine", False, "no database yet")
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        row = conn.execute("SELECT MAX(heartbeat_at) FROM engines").fetchone()
+    if row is None or row[0] is None:
+        return Finding("Engine", False, "no engine has reported")
+    age = time.time() - float(row[0])
+    return Finding("Engine", age <= max_age_seconds, f"last heartbeat {age:.0f} s ago")

@@ -1,0 +1,151 @@
+"""`petbooth run`: migrate, then keep the bot and one engine per GPU alive until Ctrl-C.
+
+Children are plain processes (`python -m bot`, `python -m engine.cli engine`), so a crash in
+one never takes the others down. A child that dies is restarted with backoff; an engine that
+dies leaves its job under a lease that expires, and the restarted engine resumes it from
+the last checkpoint. SIGINT/SIGTERM are passed on: engines checkpoint and hand their job
+back to the queue before they exit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+from engine.settings import MISSING_TOKEN, Settings
+from engine.store.migrate import migrate
+
+log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 30.0  # a crash loop (bad token, no disk) retries twice a minute
+STOP_GRACE_SECONDS = 60.0  # long enough for an engine to write a checkpoint of SDXL's LoRA
+CONFIGURATION_ERROR = 2  # exit status of a child that lacks a setting (e.g. the bot's token)
+
+
+@dataclass
+class Child:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    process: asyncio.subprocess.Process | None = None
+    restarts: int = 0
+    backoff: float = field(default=1.0)
+
+
+def gpu_count() -> int:
+    """NVIDIA GPUs visible to this process, without importing torch."""
+    try:
+        listing = subprocess.run(
+            ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    count = sum(1 for line in listing.splitlines() if line.startswith("GPU "))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        count = min(count, len([d for d in visible.split(",") if d.strip()]))
+    return count
+
+
+def plan_children(
+    settings: Settings, with_bot: bool, gpus: int, sync_commands: bool = False
+) -> list[Child]:
+    python = sys.executable
+    children = []
+    if with_bot:
+        sync = ["--sync-commands"] if sync_commands else []
+        children.append(Child("bot", [python, "-m", "bot", *sync], dict(os.environ)))
+    if gpus == 0:
+        log.warning(
+            "No GPU found: running ONE engine on the CPU. SDXL training and generation on a "
+            "CPU are impractically slow (hours per job); use a machine with an NVIDIA GPU."
+        )
+    for index in range(max(gpus, 1)):
+        env = dict(os.environ)
+        if gpus:
+            # each engine sees exactly one GPU, so "cuda" means its own card
+            env["CUDA_VISIBLE_DEVICES"] = str(index)
+            env["PETBOOTH_DEVICE"] = "cuda"
+        children.append(Child(f"engine-{index}", [python, "-m", "engine.cli", "engine"], env))
+    return children
+
+
+class Supervisor:
+    def __init__(self, children: list[Child]) -> None:
+        self.children = children
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> int:
+        watchers = [asyncio.create_task(self._keep_alive(child)) for child in self.children]
+        await self._stopping.wait()
+        log.info("stopping: asking %d children to finish", len(self.children))
+        await asyncio.gather(*(self._terminate(child) for child in self.children))
+        for watcher in watchers:
+            watcher.cancel()
+        return 0
+
+    async def _keep_alive(self, child: Child) -> None:
+        while not self._stopping.is_set():
+            child.process = await asyncio.create_subprocess_exec(*child.argv, env=child.env)
+            log.info("%s started (pid %s)", child.name, child.process.pid)
+            started = asyncio.get_running_loop().time()
+            code = await child.process.wait()
+            if self._stopping.is_set():
+                return
+            if code == CONFIGURATION_ERROR:  # restarting cannot fix a missing setting
+                log.error("%s cannot run with this configuration; not restarting it", child.name)
+                return
+            ran = asyncio.get_running_loop().time() - started
+            child.backoff = 1.0 if ran > 60 else min(child.backoff * 2, MAX_BACKOFF_SECONDS)
+            child.restarts += 1
+            log.error(
+                "%s exited with %s; restart %d in %.0f s",
+                child.name,
+                code,
+                child.restarts,
+                child.backoff,
+            )
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), child.backoff)
+
+    async def _terminate(self, child: Child) -> None:
+        process = child.process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), STOP_GRACE_SECONDS)
+        except TimeoutError:
+            log.error("%s did not stop in %.0f s; killing it", child.name, STOP_GRACE_SECONDS)
+            process.kill()
+            await process.wait()
+
+
+def run_all(settings: Settings, with_bot: bool = True, sync_commands: bool = False) -> int:
+    if with_bot and not settings.has_discord_token:
+        print(
+            MISSING_TOKEN + "\n(or start the engines alone with `petbooth run --no-bot`)",
+            file=sys.stderr,
+        )
+        return CONFIGURATION_ERROR
+    version = migrate(settings.database_path)  # once, before any child opens the database
+    log.info("database %s at schema version %d", settings.database_path, version)
+
+    async def main() -> int:
+        children = plan_children(settings, with_bot, gpu_count(), sync_commands)
+        supervisor = Supervisor(children)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, supervisor.stop)
+        return await supervisor.run()
+
+    return asyncio.run(main())

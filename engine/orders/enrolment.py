@@ -1,0 +1,190 @@
+"""Turn uploaded photos into a subject plus a queued training job (torch-free).
+
+The CLI and the bot both call ``enrol_subject``: intake validates and normalises the photos,
+they are written to a fresh folder, and ONE transaction inserts the subject, its photos and
+the ``train`` job, so a crash never leaves a subject without its job or a job without photos.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.intake import (
+    IntakeLimits,
+    IntakeResult,
+    Upload,
+    contact_sheet,
+    save_photos,
+    square_crop,
+    validate_uploads,
+)
+from engine.settings import Settings, TrainingDefaults
+from engine.store import Database, JobKind, JobState, Subject, jobs, subjects
+from engine.store.subjects import NewPhoto, SubjectExistsError
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+_CLASS = re.compile(r"^[a-z][a-z ]{0,30}[a-z]$|^[a-z]$")
+# What a `train` job may override per job; everything else comes from settings.
+TRAIN_OVERRIDES = (
+    "steps",
+    "resolution",
+    "checkpoint_every",
+    "prior_preservation",
+    "rank",
+    "learning_rate",
+    "num_class_images",
+    "gradient_accumulation",
+    "seed",
+)
+
+
+class EnrollmentRefused(Exception):
+    """The request cannot be queued; ``reasons`` are for a person."""
+
+    def __init__(self, reasons: list[str], intake: IntakeResult | None = None) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+        self.intake = intake
+
+
+@dataclass(frozen=True)
+class TrainingOrder:
+    """What a user asks for with /train (or `petbooth train`), before any check."""
+
+    owner_id: int
+    name: str
+    class_noun: str
+    guild_id: int | None = None
+    channel_id: int | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+    def problems(self, defaults: TrainingDefaults) -> list[str]:
+        """Every problem with the text fields and overrides, collected at once."""
+        problems = []
+        if not _NAME.match(normalise_name(self.name)):
+            problems.append(
+                "Name must be 1-32 characters: letters, digits, '-' or '_', starting with a "
+                "letter or digit (e.g. `thor`)."
+            )
+        if not _CLASS.match(self.class_noun.strip().lower()):
+            problems.append("Class must be a plain noun of up to 32 letters, e.g. `cat` or `dog`.")
+        unknown = sorted(set(self.overrides) - set(TRAIN_OVERRIDES))
+        if unknown:
+            problems.append(f"Unknown training options: {', '.join(unknown)}.")
+        else:
+            try:
+                resolve_config(defaults, self.overrides)
+            except ValidationError as err:
+                problems += [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
+        return problems
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    subject: Subject
+    job_id: int
+    intake: IntakeResult
+    contact_sheet: Path
+    config: TrainingDefaults
+
+
+def normalise_name(name: str) -> str:
+    return name.strip().lower()
+
+
+def resolve_config(defaults: TrainingDefaults, overrides: dict[str, Any]) -> TrainingDefaults:
+    return TrainingDefaults.model_validate({**defaults.model_dump(), **overrides})
+
+
+async def enrol_subject(
+    db: Database, settings: Settings, order: TrainingOrder, uploads: list[Upload]
+) -> Enrolled:
+    problems = order.problems(settings.training)
+    if problems:
+        raise EnrollmentRefused(problems)
+    name, class_noun = normalise_name(order.name), order.class_noun.strip().lower()
+    await _check_owner_limits(db, settings, order.owner_id, name)
+    limits = IntakeLimits.from_settings(settings)
+    intake = await asyncio.to_thread(validate_uploads, uploads, limits)
+    if not intake.ok:
+        assert intake.problem is not None
+        raise EnrollmentRefused([intake.problem], intake)
+    config = resolve_config(settings.training, order.overrides)
+    # Files first, in a folder no row points at yet; rows second, in one transaction.
+    folder = settings.data_dir / "subjects" / f"{order.owner_id}-{secrets.token_hex(6)}"
+    sheet = folder / "contact-sheet.jpg"
+    saved = await asyncio.to_thread(_write_files, intake, folder, sheet, config.resolution)
+    try:
+        async with db.transaction() as tx:
+            # Again under the write lock: another process may have queued since the check
+            # above (the photos took seconds to validate).
+            await _check_owner_limits(db, settings, order.owner_id, name)
+            subject = await subjects.create_tx(
+                tx, owner_id=order.owner_id, name=name, class_noun=class_noun
+            )
+            await subjects.add_photos_tx(
+                tx,
+                subject.id,
+                [
+                    NewPhoto(
+                        str(path.relative_to(settings.data_dir)),
+                        photo.source_name,
+                        photo.sha256,
+                        size,
+                        photo.width,
+                        photo.height,
+                    )
+                    for photo, (path, size) in zip(intake.accepted, saved, strict=True)
+                ],
+            )
+            job_id = await jobs.enqueue_tx(
+                tx,
+                JobKind.TRAIN,
+                owner_id=order.owner_id,
+                subject_id=subject.id,
+                guild_id=order.guild_id,
+                channel_id=order.channel_id,
+                params=dict(order.overrides),
+                total_steps=config.steps,
+                max_attempts=settings.max_attempts,
+            )
+    except SubjectExistsError as err:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise EnrollmentRefused([str(err) + " Pick another name or /forget it first."]) from err
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return Enrolled(subject, job_id, intake, sheet, config)
+
+
+async def _check_owner_limits(db: Database, settings: Settings, owner_id: int, name: str) -> None:
+    if await subjects.by_name(db, owner_id, name) is not None:
+        raise EnrollmentRefused(
+            [f"You already have a pet named {name!r}. Pick another name or /forget it first."]
+        )
+    active = await jobs.list_jobs(db, owner_id=owner_id, states=[JobState.QUEUED, JobState.RUNNING])
+    trainings = [j for j in active if j.kind is JobKind.TRAIN]
+    if len(trainings) >= settings.max_active_trainings_per_user:
+        raise EnrollmentRefused(
+            [
+                f"You already have a training in progress (job {trainings[0].id}). Wait for it "
+                "to finish or cancel it first."
+            ]
+        )
+
+
+def _write_files(
+    intake: IntakeResult, folder: Path, sheet: Path, resolution: int
+) -> list[tuple[Path, int]]:
+    saved = save_photos(intake.accepted, folder / "photos")
+    crops = [square_crop(photo.image, min(resolution, 256)) for photo in intake.accepted]
+    contact_sheet(crops).save(sheet, quality=90)
+    return saved

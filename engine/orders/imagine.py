@@ -1,0 +1,180 @@
+"""Queue an /imagine request (torch-free): pick the subject, put its token in the prompt,
+check the limits, and enqueue a ``generate`` job with every parameter fixed (the seed too,
+so "same seed" and "reroll" are exact)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from engine.intake import sanitize_display_name
+from engine.settings import Settings
+from engine.store import Database, JobKind, JobState, Subject, SubjectStatus, jobs, subjects
+
+TOK = re.compile(r"\bTOK\b", re.IGNORECASE)
+# SDXL's native sizes (width, height) at 1024; scaled for other base resolutions.
+ASPECTS = {
+    "square": (1024, 1024),
+    "portrait": (896, 1152),
+    "landscape": (1152, 896),
+    "tall": (768, 1344),
+    "wide": (1344, 768),
+}
+MAX_SEED = 2**32 - 1
+
+
+class ImagineRefused(Exception):
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__("; ".join(reasons))
+        self.reasons = reasons
+
+
+@dataclass(frozen=True)
+class ImagineOrder:
+    """What a user asks for with /imagine, a picture's button or `petbooth imagine`, before
+    any check. The engine draws a ``GenerateRequest`` made from the queued job's params."""
+
+    owner_id: int
+    prompt: str
+    subject_name: str | None = None
+    negative_prompt: str | None = None
+    count: int = 1
+    seed: int | None = None
+    steps: int | None = None
+    guidance_scale: float | None = None
+    aspect: str = "square"
+    checkpoint_step: int | None = None  # default: the subject's chosen (or final) LoRA
+    guild_id: int | None = None
+    channel_id: int | None = None
+    out_dir: str | None = None  # `petbooth imagine --out`: the engine copies the PNGs there
+
+    def problems(self, settings: Settings) -> list[str]:
+        """Every problem with the order's fields, collected at once."""
+        gen = settings.generation
+        problems = []
+        prompt = self.prompt.strip()
+        if not prompt:
+            problems.append("The prompt is empty: describe the picture, e.g. `TOK cat on a beach`.")
+        elif len(prompt) > gen.max_prompt_chars:
+            problems.append(
+                f"The prompt is {len(prompt)} characters; the limit is {gen.max_prompt_chars}."
+            )
+        if self.negative_prompt and len(self.negative_prompt) > gen.max_prompt_chars:
+            problems.append(f"The negative prompt is over {gen.max_prompt_chars} characters.")
+        if not 1 <= self.count <= gen.max_count:
+            problems.append(f"Count must be between 1 and {gen.max_count}.")
+        if self.steps is not None and not 1 <= self.steps <= 100:
+            problems.append("Steps must be between 1 and 100.")
+        if self.guidance_scale is not None and not 0 <= self.guidance_scale <= 30:
+            problems.append("Guidance must be between 0 and 30.")
+        if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
+            problems.append(f"Seed must be between 0 and {MAX_SEED}.")
+        if self.aspect not in ASPECTS:
+            problems.append(f"Aspect must be one of: {', '.join(ASPECTS)}.")
+        return problems
+
+
+@dataclass(frozen=True)
+class ImagineQueued:
+    job_id: int
+    subject: Subject | None
+    params: dict[str, Any]
+
+
+def size_for(aspect: str, resolution: int) -> tuple[int, int]:
+    width, height = ASPECTS[aspect]
+    scale = resolution / 1024
+    return _multiple_of_8(width * scale), _multiple_of_8(height * scale)
+
+
+def _multiple_of_8(value: float) -> int:
+    return max(8, round(value / 8) * 8)
+
+
+def put_token(prompt: str, subject: Subject) -> str:
+    """`TOK` (any case, whole word) becomes the token; a prompt without it gets the subject
+    anyway: the first mention of the class noun becomes "TOKEN class", or it is prefixed."""
+    if TOK.search(prompt):
+        return TOK.sub(subject.token, prompt)
+    noun = re.compile(rf"\b{re.escape(subject.class_noun)}\b", re.IGNORECASE)
+    if noun.search(prompt):
+        return noun.sub(f"{subject.token} {subject.class_noun}", prompt, count=1)
+    return f"a photo of {subject.token} {subject.class_noun}, {prompt}"
+
+
+async def pick_subject(db: Database, order: ImagineOrder) -> Subject | None:
+    if order.subject_name:
+        subject = await subjects.by_name(db, order.owner_id, order.subject_name.strip().lower())
+        if subject is None:
+            shown = sanitize_display_name(order.subject_name)[:40]
+            raise ImagineRefused([f"You have no pet named '{shown}'. /status lists yours."])
+        if subject.status is not SubjectStatus.READY:
+            raise ImagineRefused(
+                [
+                    f"{subject.name} is not ready yet ({subject.status.value}). "
+                    "/status shows progress."
+                ]
+            )
+        return subject
+    subject = await subjects.latest_ready(db, order.owner_id)
+    if subject is None and TOK.search(order.prompt):
+        raise ImagineRefused(
+            ["Your prompt uses TOK, but you have no trained pet yet. Start with /train."]
+        )
+    return subject
+
+
+async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder) -> ImagineQueued:
+    problems = order.problems(settings)
+    if problems:
+        raise ImagineRefused(problems)
+    subject = await pick_subject(db, order)
+    gen = settings.generation
+    width, height = size_for(order.aspect, gen.resolution)
+    prompt = order.prompt.strip()
+    steps = order.steps or gen.steps
+    params: dict[str, Any] = {
+        "prompt": put_token(prompt, subject) if subject else prompt,
+        "raw_prompt": prompt,
+        "negative_prompt": (order.negative_prompt or "").strip(),
+        "count": order.count,
+        "seed": order.seed if order.seed is not None else secrets.randbelow(MAX_SEED + 1),
+        "steps": steps,
+        "guidance_scale": order.guidance_scale
+        if order.guidance_scale is not None
+        else gen.guidance_scale,
+        "width": width,
+        "height": height,
+        "aspect": order.aspect,
+        "checkpoint_step": order.checkpoint_step,
+    }
+    if order.out_dir:
+        params["out_dir"] = order.out_dir
+    async with db.transaction() as tx:  # the count and the insert under one write lock
+        await _check_waiting_limit(db, settings, order.owner_id)
+        job_id = await jobs.enqueue_tx(
+            tx,
+            JobKind.GENERATE,
+            owner_id=order.owner_id,
+            params=params,
+            subject_id=subject.id if subject else None,
+            guild_id=order.guild_id,
+            channel_id=order.channel_id,
+            total_steps=steps,
+            max_attempts=settings.max_attempts,
+        )
+    return ImagineQueued(job_id, subject, params)
+
+
+async def _check_waiting_limit(db: Database, settings: Settings, owner_id: int) -> None:
+    active = await jobs.list_jobs(db, owner_id=owner_id, states=[JobState.QUEUED, JobState.RUNNING])
+    waiting = sum(1 for j in active if j.kind is JobKind.GENERATE)
+    if waiting >= settings.max_queued_generations_per_user:
+        raise ImagineRefused(
+            [
+                f"You already have {waiting} pictures waiting; the limit is "
+                f"{settings.max_queued_generations_per_user}. Wait for them to arrive."
+            ]
+        )

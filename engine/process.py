@@ -1,0 +1,166 @@
+"""The engine process (``petbooth engine``): claim a job, run it under a heartbeat, record
+how it ended.
+
+One engine process per GPU, known everywhere (rows, /status, logs) by its ``engine_id``.
+Every fact lives in SQLite before anything acts on it, so the process may die at any
+instruction: its job's lease runs out, another claim picks it up, and training resumes from
+the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from typing import TYPE_CHECKING
+
+from engine.failures import describe_failure, is_expected_failure
+from engine.job_control import JobControl
+from engine.settings import Settings
+from engine.store import Database, Job, JobKind, JobState, endings, engines, jobs
+
+if TYPE_CHECKING:
+    from engine.generation.resident import ResidentPipeline
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_KINDS = (JobKind.GENERATE, JobKind.TRAIN)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        engine_id: str | None = None,
+        resident: ResidentPipeline | None = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.engine_id = engine_id or f"{socket.gethostname()}-{os.getpid()}"
+        self._shutdown = asyncio.Event()
+        self._control: JobControl | None = None
+        self._last_beat = 0.0
+        self._resident = resident  # the one pipeline: loaded by the first job, then kept
+
+    def resident(self) -> ResidentPipeline:
+        """The process's one pipeline (its weights load lazily, on the first job's thread)."""
+        if self._resident is None:
+            from engine.generation.resident import ResidentPipeline
+
+            self._resident = ResidentPipeline(self.settings)
+        return self._resident
+
+    def shutdown(self) -> None:
+        """Stop after the current job checkpoints (Ctrl-C / SIGTERM)."""
+        self._shutdown.set()
+        if self._control is not None:
+            self._control.request_stop("shutdown")
+
+    async def run(self, until_idle: bool = False) -> None:
+        log.info("engine %s started on device %s", self.engine_id, self.settings.device)
+        # A killed engine leaves its row behind; after 10 leases it is certainly dead.
+        await engines.forget_silent(self.db, 10 * self.settings.lease_seconds)
+        try:
+            while not self._shutdown.is_set():
+                await self._beat(None)
+                job = await jobs.claim_next(
+                    self.db, self.engine_id, self.settings.lease_seconds, SUPPORTED_KINDS
+                )
+                if job is not None:
+                    await self.run_job(job)
+                elif until_idle and await self._queue_is_empty():
+                    return
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._shutdown.wait(), self.settings.poll_seconds)
+        finally:
+            await engines.remove(self.db, self.engine_id)
+
+    async def _queue_is_empty(self) -> bool:
+        """Nothing queued and nothing running anywhere: a running job of a dead engine will
+        come back when its lease expires, so --until-idle waits for it."""
+        active = await jobs.list_jobs(self.db, states=[JobState.QUEUED, JobState.RUNNING])
+        return not any(j.kind in SUPPORTED_KINDS for j in active)
+
+    async def _beat(self, job_id: int | None, force: bool = False) -> None:
+        if force or time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
+            self._last_beat = time.monotonic()
+            await engines.beat(self.db, self.engine_id, os.getpid(), self.settings.device, job_id)
+
+    async def run_job(self, job: Job) -> None:
+        from engine.generation.job import GenerationInterrupted
+        from engine.training.request import TrainingInterrupted
+
+        log.info("job %s (%s) claimed, attempt %s", job.id, job.kind, job.attempts)
+        control = JobControl(
+            asyncio.get_running_loop(), self.db, self.settings, job, self.engine_id
+        )
+        self._control = control
+        if self._shutdown.is_set():
+            control.request_stop("shutdown")
+        heartbeat = asyncio.create_task(self._keep_lease(control))
+        try:
+            await self._beat(job.id, force=True)
+            await self._dispatch(control)
+            log.info("job %s succeeded", job.id)
+        except TrainingInterrupted as stopped:
+            await self._interrupted(control, stopped.step)
+        except GenerationInterrupted:
+            await self._interrupted(control, 0)
+        except Exception as err:
+            message = describe_failure(err, job.kind)
+            if is_expected_failure(err):  # said in words already: no traceback in the log
+                log.error("job %s failed: %s", job.id, message)
+            else:
+                log.exception("job %s failed", job.id)
+            # False: not ours any more; whoever holds the job now reports.
+            await endings.fail(self.db, job.id, self.engine_id, message)
+        finally:
+            heartbeat.cancel()
+            self._control = None
+
+    async def _dispatch(self, control: JobControl) -> None:
+        from engine.generation.between_steps import BetweenSteps
+        from engine.generation.job import run_generate_job
+        from engine.training.job import run_train_job
+        from engine.training.progress import TrainingProgress
+
+        resident = self.resident()
+        if control.job.kind is JobKind.GENERATE:
+            await run_generate_job(control, resident)
+            return
+        serve_waiting = BetweenSteps(
+            asyncio.get_running_loop(),
+            self.db,
+            self.settings,
+            self.engine_id,
+            resident,
+            lambda err: describe_failure(err, JobKind.GENERATE),
+        )
+        await run_train_job(control, TrainingProgress(control, serve_waiting), resident)
+
+    async def _keep_lease(self, control: JobControl) -> None:
+        job_id = control.job.id
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_seconds)
+            current = await jobs.heartbeat(
+                self.db, job_id, self.engine_id, self.settings.lease_seconds
+            )
+            await self._beat(job_id, force=True)
+            if current is None:
+                log.warning("job %s: lease lost; stopping without finishing it", job_id)
+                control.request_stop("lease-lost")
+            elif current.cancel_requested:
+                control.request_stop("cancel")
+
+    async def _interrupted(self, control: JobControl, step: int) -> None:
+        job_id = control.job.id
+        if control.stop_reason == "cancel":
+            await endings.cancel_running(self.db, job_id, self.engine_id, step=step)
+        elif control.stop_reason == "shutdown":
+            await endings.release(self.db, job_id, self.engine_id, step=step)
+            log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)

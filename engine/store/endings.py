@@ -1,0 +1,160 @@
+"""How a job ends: one function per way, each writing the job's state, its event and its
+pet's status in ONE transaction, so no reader ever sees a failed job whose pet still says
+"training", or a ready pet without its "done" message.
+
+| ending     | job state   | event       | pet (train jobs only)     |
+|------------|-------------|-------------|---------------------------|
+| succeeded  | succeeded   | done        | ready, with its LoRA path |
+| failed     | failed      | failed      | failed                    |
+| cancelled  | cancelled   | cancelled   | failed                    |
+| released   | queued      | queued      | pending (waits its turn)  |
+
+A running job ends only for the engine that holds it (``engine_id``): after its lease ran
+out and another engine claimed it, the first engine's ending changes nothing and returns
+False, and the job's new holder reports. ``fail_tx`` and ``cancel_queued_tx`` join the
+caller's transaction (the queue's reaper and /cancel use them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from engine.store.database import Database, Transaction
+from engine.store.events import append_event_tx
+from engine.store.records import EventKind, JobKind, JobState, SubjectStatus
+
+_RUNNING_HERE = "state = 'running' AND engine_id = ?"
+
+
+async def _end_tx(
+    tx: Transaction,
+    job_id: int,
+    guard: str,
+    guard_args: tuple[Any, ...],
+    *,
+    state: JobState,
+    event: EventKind,
+    payload: dict[str, Any],
+    files: Sequence[str] = (),
+    pet: SubjectStatus | None,
+    lora_path: str | None = None,
+    error: str | None = None,
+) -> bool:
+    row = await tx.fetch_one(
+        f"""UPDATE jobs SET state = ?, finished_at = ?, lease_until = NULL, error = ?
+            WHERE id = ? AND {guard} RETURNING kind, subject_id""",
+        (state.value, tx.now, error, job_id, *guard_args),
+    )
+    if row is None:
+        return False
+    await append_event_tx(tx, job_id, event, payload, files)
+    kind, subject_id = JobKind(row[0]), row[1]
+    if pet is not None and kind is JobKind.TRAIN and subject_id is not None:
+        await _set_pet(tx, subject_id, pet, lora_path)
+    return True
+
+
+async def _set_pet(
+    tx: Transaction, subject_id: int, status: SubjectStatus, lora_path: str | None
+) -> None:
+    await tx.execute(
+        """UPDATE subjects SET status = ?, lora_path = COALESCE(?, lora_path), updated_at = ?
+           WHERE id = ?""",
+        (status.value, lora_path, tx.now, subject_id),
+    )
+
+
+async def succeed(
+    db: Database,
+    job_id: int,
+    engine_id: str,
+    payload: dict[str, Any],
+    files: Sequence[str] = (),
+    *,
+    lora_path: str | None = None,
+) -> bool:
+    """Done: a training's pet becomes ready with ``lora_path``; pictures are in ``files``."""
+    async with db.transaction() as tx:
+        return await _end_tx(
+            tx,
+            job_id,
+            _RUNNING_HERE,
+            (engine_id,),
+            state=JobState.SUCCEEDED,
+            event=EventKind.DONE,
+            payload=payload,
+            files=files,
+            pet=SubjectStatus.READY,
+            lora_path=lora_path,
+        )
+
+
+async def fail_tx(tx: Transaction, job_id: int, engine_id: str | None, error: str) -> bool:
+    """``error`` is a sentence for the job's owner."""
+    return await _end_tx(
+        tx,
+        job_id,
+        "state = 'running' AND engine_id IS ?",
+        (engine_id,),
+        state=JobState.FAILED,
+        event=EventKind.FAILED,
+        payload={"error": error},
+        pet=SubjectStatus.FAILED,
+        error=error,
+    )
+
+
+async def fail(db: Database, job_id: int, engine_id: str, error: str) -> bool:
+    async with db.transaction() as tx:
+        return await fail_tx(tx, job_id, engine_id, error)
+
+
+async def cancel_running(db: Database, job_id: int, engine_id: str, *, step: int) -> bool:
+    """The engine stopped a running job its owner cancelled (at ``step``)."""
+    async with db.transaction() as tx:
+        return await _end_tx(
+            tx,
+            job_id,
+            _RUNNING_HERE,
+            (engine_id,),
+            state=JobState.CANCELLED,
+            event=EventKind.CANCELLED,
+            payload={"step": step},
+            pet=SubjectStatus.FAILED,
+            error="Cancelled by request.",
+        )
+
+
+async def cancel_queued_tx(tx: Transaction, job_id: int) -> bool:
+    """Cancel a job no engine has yet; False when it is not queued."""
+    return await _end_tx(
+        tx,
+        job_id,
+        "state = 'queued'",
+        (),
+        state=JobState.CANCELLED,
+        event=EventKind.CANCELLED,
+        payload={},
+        pet=SubjectStatus.FAILED,
+        error="Cancelled by request.",
+    )
+
+
+async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -> bool:
+    """Give a running job back to the queue on a clean shutdown, checkpointed at ``step``.
+    A shutdown is not a failed attempt: the claim's attempt is given back too."""
+    async with db.transaction() as tx:
+        row = await tx.fetch_one(
+            """UPDATE jobs SET state = 'queued', engine_id = NULL, lease_until = NULL,
+                   attempts = MAX(attempts - 1, 0)
+               WHERE id = ? AND state = 'running' AND engine_id = ?
+               RETURNING kind, subject_id""",
+            (job_id, engine_id),
+        )
+        if row is None:
+            return False
+        await append_event_tx(tx, job_id, EventKind.QUEUED, {"step": step})
+        if JobKind(row[0]) is JobKind.TRAIN and row[1] is not None:
+            await _set_pet(tx, row[1], SubjectStatus.PENDING, None)
+        return True
