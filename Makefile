@@ -35,6 +35,7 @@ lint:
 	$(BIN)/ruff check bot engine tests bench
 	$(BIN)/ruff format --check bot engine tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: setup-test lint
 	HF_HUB_OFFLINE=1 $(BIN)/pytest -q

@@ -72,11 +72,7 @@ def _parser() -> argparse.ArgumentParser:
     engine.set_defaults(func=_engine)
 
     bot = sub.add_parser("bot", help="run the Discord bot (needs PETBOOTH_DISCORD_TOKEN)")
-    bot.add_argument(
-        "--sync-commands",
-        action="store_true",
-        help="register the slash commands with Discord, then run",
-    )
+    _sync_commands_option(bot, "register the slash commands with Discord, then run")
     bot.set_defaults(func=_bot)
 
     status = sub.add_parser("status", help="jobs, queue positions, ETAs, subjects, engines")
@@ -85,10 +81,8 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="migrate, then run the bot and one engine per GPU")
     run.add_argument("--no-bot", action="store_true", help="engines only (no Discord)")
-    run.add_argument(
-        "--sync-commands",
-        action="store_true",
-        help="register the slash commands with Discord (first run, or after an upgrade)",
+    _sync_commands_option(
+        run, "register the slash commands with Discord (first run, or after an upgrade)"
     )
     run.set_defaults(func=_run)
 
@@ -103,6 +97,10 @@ def _parser() -> argparse.ArgumentParser:
     download = sub.add_parser("download-models", help="fetch the base model and VAE now")
     download.set_defaults(func=_download_models)
     return parser
+
+
+def _sync_commands_option(parser: argparse.ArgumentParser, help_text: str) -> None:
+    parser.add_argument("--sync-commands", action="store_true", help=help_text)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -176,35 +174,36 @@ def _train(args: argparse.Namespace) -> int:
         try:
             enrolled = await enrol_subject(db, settings, order, uploads)
         except EnrollmentRefused as refused:
-            _print_refusal(refused)
-            return 1
+            rejected = refused.intake.rejected if refused.intake is not None else []
+            files = [f"{r.filename}: {r.reason}" for r in rejected]
+            return _refused("Training", [*refused.reasons, *files])
         for rejection in enrolled.intake.rejected:
             print(f"skipped {rejection.filename}: {rejection.reason}", file=sys.stderr)
         for warning in enrolled.intake.warnings:
             print(f"warning: {warning}", file=sys.stderr)
-        print(
-            f"queued job {enrolled.job_id}: {enrolled.subject.name} "
-            f"({len(enrolled.intake.accepted)} photos, token {enrolled.subject.token}, "
-            f"{enrolled.config.steps} steps at {enrolled.config.resolution} px); "
-            f"crops: {enrolled.contact_sheet}",
-            file=sys.stderr,
+        return _queued(
+            enrolled.job_id,
+            f"{enrolled.subject.name} ({len(enrolled.intake.accepted)} photos, token "
+            f"{enrolled.subject.token}, {enrolled.config.steps} steps at "
+            f"{enrolled.config.resolution} px); crops: {enrolled.contact_sheet}",
         )
-        print(enrolled.job_id)
-        return 0
 
     return _with_database(settings, queue)
 
 
-def _print_refusal(refused: Exception) -> None:
-    from engine.orders.enrolment import EnrollmentRefused
-
-    assert isinstance(refused, EnrollmentRefused)
-    print("Training not queued:", file=sys.stderr)
-    for reason in refused.reasons:
+def _refused(what: str, reasons: list[str]) -> int:
+    """Why nothing was queued, one reason a line, on stderr; the exit status is 1."""
+    print(f"{what} not queued:", file=sys.stderr)
+    for reason in reasons:
         print(f"  - {reason}", file=sys.stderr)
-    if refused.intake is not None:
-        for rejection in refused.intake.rejected:
-            print(f"  - {rejection.filename}: {rejection.reason}", file=sys.stderr)
+    return 1
+
+
+def _queued(job_id: int, summary: str) -> int:
+    """The job id alone on stdout (for scripts), what was queued on stderr (for people)."""
+    print(f"queued job {job_id}: {summary}", file=sys.stderr)
+    print(job_id)
+    return 0
 
 
 def _imagine(args: argparse.Namespace) -> int:
@@ -226,17 +225,11 @@ def _imagine(args: argparse.Namespace) -> int:
         try:
             queued = await enqueue_imagine(db, settings, order)
         except ImagineRefused as refused:
-            print("Picture not queued:", file=sys.stderr)
-            for reason in refused.reasons:
-                print(f"  - {reason}", file=sys.stderr)
-            return 1
-        print(
-            f"queued job {queued.job_id}: seed {queued.params['seed']}, "
-            f"{queued.params['width']}x{queued.params['height']}",
-            file=sys.stderr,
+            return _refused("Picture", refused.reasons)
+        params = queued.params
+        return _queued(
+            queued.job_id, f"seed {params['seed']}, {params['width']}x{params['height']}"
         )
-        print(queued.job_id)
-        return 0
 
     return _with_database(settings, queue)
 

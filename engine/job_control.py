@@ -2,8 +2,8 @@
 stop (cancel, shutdown, lost lease) and a way to run store calls on the engine's event loop.
 
 Jobs run on a worker thread so the event loop stays free for the heartbeat; every store call
-from that thread hops onto the loop with ``on_loop`` and waits, so each row is committed
-before the job goes on.
+from that thread hops onto the loop and waits, so each row is committed
+before the job goes on (``JobControl.wait``).
 """
 
 from __future__ import annotations
@@ -17,11 +17,6 @@ from engine.settings import Settings
 from engine.store import Database, Job
 
 StopReason = Literal["cancel", "shutdown", "lease-lost"]
-
-
-def on_loop(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run ``coro`` on ``loop`` from another thread and wait for its result."""
-    return asyncio.run_coroutine_threadsafe(coro, loop).result()
 
 
 class JobControl:
@@ -51,4 +46,4 @@ class JobControl:
 
     def wait(self, coro: Coroutine[Any, Any, Any]) -> Any:
         """From the job's thread: run a store call on the engine's loop and wait for it."""
-        return on_loop(self.loop, coro)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()

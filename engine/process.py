@@ -134,12 +134,7 @@ class Engine:
             await run_generate_job(control, resident)
             return
         serve_waiting = BetweenSteps(
-            asyncio.get_running_loop(),
-            self.db,
-            self.settings,
-            self.engine_id,
-            resident,
-            lambda err: describe_failure(err, JobKind.GENERATE),
+            control, resident, lambda err: describe_failure(err, JobKind.GENERATE)
         )
         await run_train_job(control, TrainingProgress(control, serve_waiting), resident)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
@@ -20,23 +20,18 @@ if TYPE_CHECKING:
 CONTEXT_MENU_NAME = "Train a pet from these photos"
 
 
+def _short_field(label: str, example: str, custom_id: str) -> discord.ui.TextInput[Any]:
+    """A one-line modal field of 1-32 characters, like /train's name and class options."""
+    return discord.ui.TextInput(
+        label=label, placeholder=example, custom_id=custom_id, min_length=1, max_length=32
+    )
+
+
 class TrainModal(discord.ui.Modal, title="Train a pet"):
     """Asks for what a message's photos cannot say: the pet's name and what it is."""
 
-    pet_name: discord.ui.TextInput[TrainModal] = discord.ui.TextInput(
-        label="The pet's name",
-        placeholder="thor",
-        custom_id="pet_name",
-        min_length=1,
-        max_length=32,
-    )
-    pet_class: discord.ui.TextInput[TrainModal] = discord.ui.TextInput(
-        label="What is it? (one word)",
-        placeholder="cat",
-        custom_id="pet_class",
-        min_length=1,
-        max_length=32,
-    )
+    pet_name = _short_field("The pet's name", "thor", "pet_name")
+    pet_class = _short_field("What is it? (one word)", "cat", "pet_class")
 
     def __init__(
         self, bot: PetBooth, locks: UserLocks, attachments: list[discord.Attachment]

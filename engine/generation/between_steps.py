@@ -9,16 +9,14 @@ state back afterwards). A failing generation is recorded as failed; the training
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from engine.generation.job import build_request, draw_and_save, record_done
-from engine.job_control import on_loop
-from engine.settings import Settings
-from engine.store import Database, JobKind, endings, jobs
+from engine.job_control import JobControl
+from engine.store import JobKind, endings, jobs
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -31,53 +29,43 @@ CLAIM_INTERVAL_SECONDS = 0.5  # one SQLite claim costs ~1 ms; twice a second is 
 class BetweenSteps:
     def __init__(
         self,
-        loop: asyncio.AbstractEventLoop,
-        db: Database,
-        settings: Settings,
-        engine_id: str,
+        training: JobControl,
         resident: ResidentPipeline,
         describe_failure: Callable[[BaseException], str],
         min_interval: float = CLAIM_INTERVAL_SECONDS,
     ) -> None:
-        self._loop = loop
-        self._db = db
-        self._settings = settings
-        self._engine_id = engine_id
+        self._training = training  # the running training's: its loop, store and engine id
+        self._db = training.db
+        self._settings = training.settings
+        self._engine_id = training.engine_id
         self._resident = resident
         self._describe = describe_failure
         self._min_interval = min_interval
         self._last_claim = -float("inf")
         self.served: list[int] = []  # job ids drawn between steps, in order
 
-    def _wait(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return on_loop(self._loop, coro)
-
     def __call__(self) -> None:
         now = time.monotonic()
         if now - self._last_claim < self._min_interval:
             return
         self._last_claim = now
-        job = self._wait(
-            jobs.claim_next(
-                self._db, self._engine_id, self._settings.lease_seconds, (JobKind.GENERATE,)
-            )
-        )
+        wait = self._training.wait
+        lease = self._settings.lease_seconds
+        job = wait(jobs.claim_next(self._db, self._engine_id, lease, (JobKind.GENERATE,)))
         if job is None:
             return
         log.info("job %s (generate) served between training steps", job.id)
         self.served.append(job.id)
         try:
-            request = self._wait(build_request(self._db, self._settings, job))
+            request = wait(build_request(self._db, self._settings, job))
 
             def keep_lease(index: int) -> None:
-                self._wait(
-                    jobs.heartbeat(self._db, job.id, self._engine_id, self._settings.lease_seconds)
-                )
+                wait(jobs.heartbeat(self._db, job.id, self._engine_id, lease))
 
             drawn = draw_and_save(
                 self._resident, request, self._settings.output_dir(job.id), keep_lease
             )
-            self._wait(record_done(self._db, self._settings, job, self._engine_id, request, drawn))
+            wait(record_done(self._db, self._settings, job, self._engine_id, request, drawn))
         except Exception as err:
             log.exception("job %s (generate, between steps) failed", job.id)
-            self._wait(endings.fail(self._db, job.id, self._engine_id, self._describe(err)))
+            wait(endings.fail(self._db, job.id, self._engine_id, self._describe(err)))

@@ -28,7 +28,8 @@ from engine.intake import (
 )
 from engine.settings import Settings, TrainingDefaults
 from engine.store import Database, JobKind, JobState, Subject, jobs, subjects
-from engine.store.subjects import NewPhoto, SubjectExistsError
+from engine.store.records import NewPhoto
+from engine.store.subjects import SubjectExistsError
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _CLASS = re.compile(r"^[a-z][a-z ]{0,30}[a-z]$|^[a-z]$")

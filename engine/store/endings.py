@@ -18,40 +18,54 @@ caller's transaction (the queue's reaper and /cancel use them).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from engine.store.database import Database, Transaction
 from engine.store.events import append_event_tx
 from engine.store.records import EventKind, JobKind, JobState, SubjectStatus
 
-_RUNNING_HERE = "state = 'running' AND engine_id = ?"
+
+@dataclass(frozen=True)
+class _Ending:
+    state: JobState
+    event: EventKind
+    pet: SubjectStatus  # a training's pet; a picture job's pet is left as it is
+
+
+_SUCCEEDED = _Ending(JobState.SUCCEEDED, EventKind.DONE, SubjectStatus.READY)
+_FAILED = _Ending(JobState.FAILED, EventKind.FAILED, SubjectStatus.FAILED)
+_CANCELLED = _Ending(JobState.CANCELLED, EventKind.CANCELLED, SubjectStatus.FAILED)
+_CANCELLED_BY_REQUEST = "Cancelled by request."
+_QUEUED = ("state = 'queued'", ())
+
+
+def _running_on(engine_id: str | None) -> tuple[str, tuple[Any, ...]]:
+    return "state = 'running' AND engine_id IS ?", (engine_id,)
 
 
 async def _end_tx(
     tx: Transaction,
     job_id: int,
-    guard: str,
-    guard_args: tuple[Any, ...],
-    *,
-    state: JobState,
-    event: EventKind,
+    ending: _Ending,
+    guard: tuple[str, tuple[Any, ...]],
     payload: dict[str, Any],
     files: Sequence[str] = (),
-    pet: SubjectStatus | None,
+    *,
     lora_path: str | None = None,
     error: str | None = None,
 ) -> bool:
+    where, where_args = guard
     row = await tx.fetch_one(
         f"""UPDATE jobs SET state = ?, finished_at = ?, lease_until = NULL, error = ?
-            WHERE id = ? AND {guard} RETURNING kind, subject_id""",
-        (state.value, tx.now, error, job_id, *guard_args),
+            WHERE id = ? AND {where} RETURNING kind, subject_id""",
+        (ending.state.value, tx.now, error, job_id, *where_args),
     )
     if row is None:
         return False
-    await append_event_tx(tx, job_id, event, payload, files)
-    kind, subject_id = JobKind(row[0]), row[1]
-    if pet is not None and kind is JobKind.TRAIN and subject_id is not None:
-        await _set_pet(tx, subject_id, pet, lora_path)
+    await append_event_tx(tx, job_id, ending.event, payload, files)
+    if JobKind(row[0]) is JobKind.TRAIN and row[1] is not None:
+        await _set_pet(tx, row[1], ending.pet, lora_path)
     return True
 
 
@@ -75,34 +89,15 @@ async def succeed(
     lora_path: str | None = None,
 ) -> bool:
     """Done: a training's pet becomes ready with ``lora_path``; pictures are in ``files``."""
+    guard = _running_on(engine_id)
     async with db.transaction() as tx:
-        return await _end_tx(
-            tx,
-            job_id,
-            _RUNNING_HERE,
-            (engine_id,),
-            state=JobState.SUCCEEDED,
-            event=EventKind.DONE,
-            payload=payload,
-            files=files,
-            pet=SubjectStatus.READY,
-            lora_path=lora_path,
-        )
+        return await _end_tx(tx, job_id, _SUCCEEDED, guard, payload, files, lora_path=lora_path)
 
 
 async def fail_tx(tx: Transaction, job_id: int, engine_id: str | None, error: str) -> bool:
     """``error`` is a sentence for the job's owner."""
-    return await _end_tx(
-        tx,
-        job_id,
-        "state = 'running' AND engine_id IS ?",
-        (engine_id,),
-        state=JobState.FAILED,
-        event=EventKind.FAILED,
-        payload={"error": error},
-        pet=SubjectStatus.FAILED,
-        error=error,
-    )
+    guard = _running_on(engine_id)
+    return await _end_tx(tx, job_id, _FAILED, guard, {"error": error}, error=error)
 
 
 async def fail(db: Database, job_id: int, engine_id: str, error: str) -> bool:
@@ -112,33 +107,14 @@ async def fail(db: Database, job_id: int, engine_id: str, error: str) -> bool:
 
 async def cancel_running(db: Database, job_id: int, engine_id: str, *, step: int) -> bool:
     """The engine stopped a running job its owner cancelled (at ``step``)."""
+    guard, payload = _running_on(engine_id), {"step": step}
     async with db.transaction() as tx:
-        return await _end_tx(
-            tx,
-            job_id,
-            _RUNNING_HERE,
-            (engine_id,),
-            state=JobState.CANCELLED,
-            event=EventKind.CANCELLED,
-            payload={"step": step},
-            pet=SubjectStatus.FAILED,
-            error="Cancelled by request.",
-        )
+        return await _end_tx(tx, job_id, _CANCELLED, guard, payload, error=_CANCELLED_BY_REQUEST)
 
 
 async def cancel_queued_tx(tx: Transaction, job_id: int) -> bool:
     """Cancel a job no engine has yet; False when it is not queued."""
-    return await _end_tx(
-        tx,
-        job_id,
-        "state = 'queued'",
-        (),
-        state=JobState.CANCELLED,
-        event=EventKind.CANCELLED,
-        payload={},
-        pet=SubjectStatus.FAILED,
-        error="Cancelled by request.",
-    )
+    return await _end_tx(tx, job_id, _CANCELLED, _QUEUED, {}, error=_CANCELLED_BY_REQUEST)
 
 
 async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -> bool:

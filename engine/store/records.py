@@ -66,15 +66,21 @@ class Subject:
 
 
 @dataclass(frozen=True)
-class Photo:
-    id: int
-    subject_id: int
-    path: str
-    source_name: str
+class NewPhoto:
+    """A photo as enrolment hands it to the store: stored, not yet a row."""
+
+    path: str  # relative to the data dir
+    source_name: str  # the uploaded name, made safe to show
     sha256: str
     size_bytes: int
     width: int
     height: int
+
+
+@dataclass(frozen=True)
+class Photo(NewPhoto):
+    id: int
+    subject_id: int
     created_at: float
 
     @classmethod

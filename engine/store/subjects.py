@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import aiosqlite
 
 from engine.store.database import Database, Transaction
-from engine.store.records import Photo, Subject, SubjectStatus
+from engine.store.records import NewPhoto, Photo, Subject, SubjectStatus
 
 # Rare-token identifiers: short strings that are one or two CLIP tokens and carry almost no
 # meaning, so DreamBooth can bind them to the pet ("sks" is avoided: it is a rifle).
@@ -17,16 +16,6 @@ RARE_TOKENS = ("ohwx", "zwx", "qxv", "vlsk", "bnzq", "kbxr", "wjtp", "xyqz", "pf
 
 class SubjectExistsError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class NewPhoto:
-    path: str
-    source_name: str
-    sha256: str
-    size_bytes: int
-    width: int
-    height: int
 
 
 async def pick_token(tx: Transaction, owner_id: int) -> str:
