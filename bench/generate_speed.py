@@ -63,12 +63,12 @@ def timed(action: object) -> float:
     return time.perf_counter() - began
 
 
-def measure(settings: Settings, loras: list[Path], order: GenerateRequest, repeats: int) -> dict:
+def measure(settings: Settings, loras: list[Path], request: GenerateRequest, repeats: int) -> dict:
     resident = ResidentPipeline(settings)
     load_s = timed(lambda: resident.pipeline)
-    first_s = timed(lambda: resident.generate(replace(order, lora=loras[0])))  # compiles, if on
+    first_s = timed(lambda: resident.generate(replace(request, lora=loras[0])))  # compiles, if on
     latencies = [
-        timed(lambda: resident.generate(replace(order, lora=loras[0]))) for _ in range(repeats)
+        timed(lambda: resident.generate(replace(request, lora=loras[0]))) for _ in range(repeats)
     ]
     for lora in loras:
         resident.cache.get(lora)  # from disk once; swaps below copy from host memory
@@ -76,7 +76,7 @@ def measure(settings: Settings, loras: list[Path], order: GenerateRequest, repea
     for index in range(2 * repeats):
         lora = resident.cache.get(loras[index % 2])
         swaps.append(timed(lambda lora=lora: resident.slot.load(lora)))
-    after_swaps_s = timed(lambda: resident.generate(replace(order, lora=loras[1])))
+    after_swaps_s = timed(lambda: resident.generate(replace(request, lora=loras[1])))
     return {
         "load s": round(load_s, 2),
         "first image s": round(first_s, 2),
@@ -87,7 +87,7 @@ def measure(settings: Settings, loras: list[Path], order: GenerateRequest, repea
     }
 
 
-def shared_gpu_peak(settings: Settings, root: Path, order: GenerateRequest, lora: Path) -> float:
+def shared_gpu_peak(settings: Settings, root: Path, request: GenerateRequest, lora: Path) -> float:
     """Peak VRAM (GiB) of a training with one generation served between its steps."""
     resident = ResidentPipeline(settings)
     request = TrainRequest(
@@ -108,7 +108,7 @@ def shared_gpu_peak(settings: Settings, root: Path, order: GenerateRequest, lora
         def between_steps(self) -> None:
             if not self.done:
                 self.done = True
-                resident.generate(replace(order, lora=lora))
+                resident.generate(replace(request, lora=lora))
 
     torch.cuda.reset_peak_memory_stats()
     with resident.training() as pipeline:
@@ -136,7 +136,7 @@ def main() -> None:
         vae="",  # type: ignore[call-arg]
         generation={"resolution": resolution},
     )
-    order = GenerateRequest(
+    request = GenerateRequest(
         prompt="a photo of ohwx cat on a skateboard",
         negative_prompt="",
         count=1,
@@ -155,7 +155,7 @@ def main() -> None:
         mode_settings = settings.model_copy(
             update={"generation": settings.generation.model_copy(update={"compile": compiled})}
         )
-        result = measure(mode_settings, loras, order, args.repeats)
+        result = measure(mode_settings, loras, request, args.repeats)
         result.pop("resident")
         rows.append(
             {
@@ -173,7 +173,7 @@ def main() -> None:
         torch.cuda.empty_cache() if torch.cuda.is_available() else None
     notes = "`python bench/generate_speed.py " + " ".join(sys.argv[1:]) + "`"
     if full:
-        peak = shared_gpu_peak(settings, root, order, loras[0])
+        peak = shared_gpu_peak(settings, root, request, loras[0])
         notes += f"; training (1024 px) + one generation between its steps: peak {peak:.2f} GiB"
     for row in rows:
         print(row)

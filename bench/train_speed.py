@@ -21,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import append_section, peak_rss_mib
-from engine.orders.enrolment import TrainingOrder, enrol_subject
 from engine.intake import Upload
+from engine.orders.enrolment import TrainingOrder, enrol_subject
+from engine.process import Engine
 from engine.settings import Settings
 from engine.store import Database, EventKind, events, jobs
-from engine.process import Engine
 from tests.samples import jpeg
 
 CACHE = Path(__file__).resolve().parent / ".cache"

@@ -136,7 +136,7 @@ async def enrol_subject(
                 subject.id,
                 [
                     NewPhoto(
-                        str(path.relative_to(settings.data_dir)),
+                        settings.data_relative(path),
                         photo.source_name,
                         photo.sha256,
                         size,
