@@ -1,5 +1,5 @@
 # One command to set up and run the product, one to set up and run the tests.
-#   make run    - create .venv, install petbooth, start the bot + one engine per GPU
+#   make run    - create .venv, install petbooth[engine], start the bot + one engine per GPU
 #   make test   - create .venv, install petbooth with test tools, lint, type-check, test
 # On a machine without an NVIDIA GPU, torch is pinned to the CPU build first so pip never
 # pulls the multi-GB CUDA wheel; with a GPU, pip takes the normal CUDA build.
@@ -16,11 +16,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The product trains and draws, so `setup` installs the engine extra; `.[test]` includes it.
 setup: $(BIN)/python
 ifneq ($(HAS_GPU),yes)
 	$(BIN)/pip install --quiet "$(CPU_TORCH)"
 endif
-	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet -e ".[engine]"
 
 setup-test: $(BIN)/python
 ifneq ($(HAS_GPU),yes)

@@ -24,7 +24,7 @@ from bench.report import append_section, peak_rss_mib
 from engine.intake import Upload
 from engine.orders.enrolment import TrainingOrder, enrol_subject
 from engine.process import Engine
-from engine.settings import Settings
+from engine.settings import ScoringSettings, Settings
 from engine.store import Database, EventKind, events, jobs
 from tests.samples import jpeg
 
@@ -83,12 +83,18 @@ def main() -> None:
     base = model_dir(args.model)
     data = Path(tempfile.mkdtemp(prefix="petbooth-bench-"))
     os.environ["PETBOOTH_TRAINING__GRADIENT_CHECKPOINTING"] = args.checkpointing
+    scorers = base / "scorers"  # tiny-model's; the full-size random SDXL has none: unscored
     settings = Settings(
         data_dir=data,
         base_model=str(base),
         vae="",
         min_photo_side=64,
         progress_every_seconds=5.0,
+        scoring=ScoringSettings(
+            enabled=scorers.is_dir(),
+            identity_model=str(scorers / "identity"),
+            prompt_model=str(scorers / "prompt"),
+        ),
         _env_file=None,
     )
     overrides = {"steps": steps, "resolution": resolution, "checkpoint_every": 100}

@@ -17,7 +17,7 @@ from engine.store import Database
 log = logging.getLogger(__name__)
 
 # One package per feature: its __init__ holds setup(), _cog.py its commands.
-EXTENSIONS = ("bot.train", "bot.imagine", "bot.jobs", "bot.pets", "bot.delivery")
+EXTENSIONS = ("bot.train", "bot.imagine", "bot.jobs", "bot.pets", "bot.delivery", "bot.health")
 
 
 class PetBooth(commands.Bot):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import logging
 import os
@@ -20,6 +21,22 @@ if TYPE_CHECKING:
     from engine.store import Database
 
 CLI_OWNER_ID = 0  # jobs enqueued from the command line belong to "the machine's operator"
+# What `petbooth[engine]` adds; a bot-only install (`pip install petbooth`) lacks these.
+ENGINE_MODULES = (
+    "torch",
+    "diffusers",
+    "transformers",
+    "accelerate",
+    "peft",
+    "bitsandbytes",
+    "safetensors",
+    "huggingface_hub",
+    "numpy",
+    "matplotlib",
+)
+# A configuration error, like a missing token: `petbooth run` gives up on such a child
+# instead of restarting it every 30 s.
+ENGINE_NOT_INSTALLED = 2
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +49,21 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except ModuleNotFoundError as missing:
+        if (missing.name or "").partition(".")[0] not in ENGINE_MODULES:
+            raise
+        print(
+            f"`petbooth {args.command}` needs the engine, which is not installed here "
+            f"(no {missing.name}): pip install 'petbooth[engine]'",
+            file=sys.stderr,
+        )
+        return ENGINE_NOT_INSTALLED
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="petbooth", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
-    sub = parser.add_subparsers(required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tiny = sub.add_parser("tiny-model", help="write a tiny random SDXL (for tests and demos)")
     tiny.add_argument("directory", type=Path)
@@ -61,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
     imagine.add_argument("--steps", type=int)
     imagine.add_argument("--count", type=int, default=1)
     imagine.add_argument("--negative", help="what the picture must not show")
+    imagine.add_argument(
+        "--lora-scale",
+        type=float,
+        default=1.0,
+        help="how strongly the pet's model applies, 0-1.5: 1 normal, lower if pictures look "
+        "overcooked",
+    )
     imagine.add_argument("--out", type=Path, help="the engine also copies the PNGs here")
     imagine.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
     imagine.set_defaults(func=_imagine)
@@ -79,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=_status)
 
+    evaluate = sub.add_parser("eval", help="a pet's checkpoint scores and its recommended step")
+    evaluate.add_argument("name", help="the pet's name, e.g. thor")
+    evaluate.add_argument("--owner", type=int, help="the owner's id, when several pets share it")
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(func=_eval)
+
     run = sub.add_parser("run", help="migrate, then run the bot and one engine per GPU")
     run.add_argument("--no-bot", action="store_true", help="engines only (no Discord)")
     _sync_commands_option(
@@ -89,12 +128,16 @@ def _parser() -> argparse.ArgumentParser:
     doctor = sub.add_parser("doctor", help="check token, GPU, disk, models and database")
     doctor.add_argument(
         "--liveness",
-        action="store_true",
-        help="only: has an engine sent a heartbeat lately (healthcheck)",
+        nargs="?",
+        const="engine",
+        choices=("engine", "bot"),
+        help="only: has an engine (default) or the bot sent a heartbeat lately (healthcheck)",
     )
     doctor.set_defaults(func=_doctor)
 
-    download = sub.add_parser("download-models", help="fetch the base model and VAE now")
+    download = sub.add_parser(
+        "download-models", help="fetch the base model, VAE and scoring models now"
+    )
     download.set_defaults(func=_download_models)
     return parser
 
@@ -112,10 +155,13 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _doctor(args: argparse.Namespace) -> int:
-    from engine.operations.doctor import liveness, run_checks
+    from engine.operations.doctor import bot_liveness, liveness, run_checks
 
     settings = Settings()
-    findings = [liveness(settings)] if args.liveness else run_checks(settings)
+    if args.liveness is None:
+        findings = run_checks(settings)
+    else:
+        findings = [bot_liveness(settings) if args.liveness == "bot" else liveness(settings)]
     for finding in findings:
         print(finding.line())
     return 1 if any(not f.ok and f.fatal for f in findings) else 0
@@ -126,7 +172,9 @@ def _download_models(args: argparse.Namespace) -> int:
 
     settings = Settings()
     try:
-        for place in download_models(settings.base_model, settings.vae or None):
+        scoring = settings.scoring
+        scorers = [scoring.identity_model, scoring.prompt_model] if scoring.enabled else []
+        for place in download_models(settings.base_model, settings.vae or None, scorers):
             print(place)
     except DownloadFailedError as err:
         print(err, file=sys.stderr)
@@ -138,7 +186,12 @@ def _tiny_model(args: argparse.Namespace) -> int:
     from engine.models.tiny import build_tiny_sdxl
 
     path = build_tiny_sdxl(args.directory)
-    print(f"Tiny SDXL written to {path}. Use it with: PETBOOTH_BASE_MODEL={path}")
+    scorers = path / "scorers"
+    print(
+        f"Tiny SDXL written to {path}. Use it with: PETBOOTH_BASE_MODEL={path} "
+        f"PETBOOTH_SCORING__IDENTITY_MODEL={scorers / 'identity'} "
+        f"PETBOOTH_SCORING__PROMPT_MODEL={scorers / 'prompt'}"
+    )
     return 0
 
 
@@ -218,6 +271,7 @@ def _imagine(args: argparse.Namespace) -> int:
         count=args.count,
         seed=args.seed,
         steps=args.steps,
+        lora_scale=args.lora_scale,
         out_dir=str(args.out.resolve()) if args.out is not None else None,
     )
 
@@ -234,6 +288,14 @@ def _imagine(args: argparse.Namespace) -> int:
     return _with_database(settings, queue)
 
 
+def _require_engine_modules() -> None:
+    """The engine loads the GPU stack only when it runs a job: check it is installed first,
+    or a bot-only install would claim jobs just to fail them."""
+    for name in ENGINE_MODULES:
+        if importlib.util.find_spec(name) is None:
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+
+
 def _leave_a_core_free() -> None:
     """Before torch loads: leave one core to the event loop, heartbeat and SQLite threads.
     With every core in OpenMP's pool, a busy 2-core machine made tiny-model steps 80x
@@ -243,6 +305,7 @@ def _leave_a_core_free() -> None:
 
 
 def _engine(args: argparse.Namespace) -> int:
+    _require_engine_modules()
     _leave_a_core_free()
     from engine.process import Engine
 
@@ -279,6 +342,24 @@ def _status(args: argparse.Namespace) -> int:
     return _with_database(Settings(), show)
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from engine.orders.scores_report import PetNotFound, find_pet, format_report, scores_report
+
+    settings = Settings()
+
+    async def show(db: Database) -> int:
+        try:
+            subject = await find_pet(db, args.name, args.owner)
+        except PetNotFound as err:
+            print(err, file=sys.stderr)
+            return 1
+        report = await scores_report(db, settings, subject)
+        print(json.dumps(report.as_dict(), indent=2) if args.json else format_report(report))
+        return 0
+
+    return _with_database(settings, show)
+
+
 def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]]) -> int:
     """Open (migrating if needed) the database, run ``work`` with it, close it."""
     from engine.store import Database
@@ -305,6 +386,7 @@ def _format_status(report: dict) -> str:
     lines.append("SUBJECTS")
     lines += [
         f"  {s['name']} ({s['class_noun']}, token {s['token']}): {s['status']}"
+        + (f", {s['model']}" if s.get("model") else "")
         for s in report["subjects"]
     ]
     lines.append("ENGINES")

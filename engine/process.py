@@ -24,6 +24,7 @@ from engine.store import Database, Job, JobKind, JobState, endings, engines, job
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
+    from engine.scoring.scorers import PreviewScorer
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,18 @@ class Engine:
         self._control: JobControl | None = None
         self._last_beat = 0.0
         self._resident = resident  # the one pipeline: loaded by the first job, then kept
+        self._scorer: PreviewScorer | None = None  # likewise: loaded at the first preview
+
+    def scorer(self) -> PreviewScorer | None:
+        """The process's one preview scorer (its models load at the first preview, then stay
+        on the CPU between checkpoints); None when scoring is off."""
+        if not self.settings.scoring.enabled:
+            return None
+        if self._scorer is None:
+            from engine.scoring.scorers import PreviewScorer
+
+            self._scorer = PreviewScorer(self.settings.scoring, self.settings.device)
+        return self._scorer
 
     def resident(self) -> ResidentPipeline:
         """The process's one pipeline (its weights load lazily, on the first job's thread)."""
@@ -136,7 +149,8 @@ class Engine:
         serve_waiting = BetweenSteps(
             control, resident, lambda err: describe_failure(err, JobKind.GENERATE)
         )
-        await run_train_job(control, TrainingProgress(control, serve_waiting), resident)
+        progress = TrainingProgress(control, serve_waiting, self.scorer())
+        await run_train_job(control, progress, resident)
 
     async def _keep_lease(self, control: JobControl) -> None:
         job_id = control.job.id

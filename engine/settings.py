@@ -40,10 +40,15 @@ class TrainingDefaults(BaseModel):
 
     resolution: int = Field(1024, ge=64, le=2048)  # SDXL's native size; the seed trained at 1024
     steps: int = Field(500, ge=1, le=20_000)  # seed: 500 (it found 500-1000 best for pets)
-    batch_size: int = Field(1, ge=1, le=16)  # seed: train_batch_size=1
-    gradient_accumulation: int = Field(1, ge=1, le=64)  # seed used 4 on a T4 to save memory;
-    # on a 24 GB+ card 1 reaches the same step count 4x faster, and the step count is what
-    # the seed tuned (500 optimizer steps).
+    # Samples per optimizer step. The seed ran batch 1 x gradient accumulation 4: 500 steps
+    # x 4 = 2,000 samples, about 130 looks at each of 15 photos. What it tuned is that
+    # amount, not the step count alone (batch 1 x 1 would be a quarter of the training).
+    effective_batch: int = Field(4, ge=1, le=64)
+    # How the engine splits it: "auto" = on CUDA the largest micro-batch dividing
+    # effective_batch that fits the memory budget, on the CPU 1 (then accumulation).
+    # Every sample draws its photo, noise and timestep from a generator seeded with
+    # (seed, step, sample), so any split trains the same LoRA (to float rounding).
+    micro_batch: Literal["auto"] | int = "auto"
     learning_rate: float = Field(1e-4, gt=0, le=1e-2)  # seed: 1e-4 constant, no warmup
     rank: int = Field(4, ge=1, le=256)  # diffusers' DreamBooth-LoRA SDXL script default
     snr_gamma: float | None = Field(5.0, gt=0)  # seed: Min-SNR weighting, gamma 5
@@ -54,11 +59,25 @@ class TrainingDefaults(BaseModel):
     prior_loss_weight: float = Field(1.0, ge=0)  # seed: prior_loss_weight=1.0
     num_class_images: int = Field(100, ge=1, le=2000)  # seed: num_class_images=100
     max_grad_norm: float = Field(1.0, gt=0)  # diffusers script default
-    preview_steps: int = Field(25, ge=1, le=150)  # enough for a recognisable preview grid
+    # Previews and class images are drawn exactly as /imagine draws (its scheduler, guidance
+    # and step count), so the step a user picks from the previews looks like /imagine then.
+    # None: /imagine's step count; tests set a small number to stay fast.
+    preview_steps: int | None = Field(None, ge=1, le=150)
     validation_prompts: tuple[str, ...] = DEFAULT_VALIDATION_PROMPTS
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16 on CUDA
     gradient_checkpointing: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA
     use_8bit_adam: Literal["auto", "on", "off"] = "auto"  # auto: bitsandbytes AdamW8bit on CUDA
+
+    @model_validator(mode="after")
+    def _micro_batch_divides(self) -> TrainingDefaults:
+        if self.micro_batch != "auto" and (
+            self.micro_batch < 1 or self.effective_batch % self.micro_batch
+        ):
+            raise ValueError(
+                f"micro_batch ({self.micro_batch}) must divide effective_batch "
+                f"({self.effective_batch})"
+            )
+        return self
 
 
 class GenerationDefaults(BaseModel):
@@ -79,6 +98,24 @@ class GenerationDefaults(BaseModel):
     # torch.compile the UNet for sampling: minutes of compiling at the first image, then
     # faster steps; swaps copy weights in place, so switching pets never recompiles.
     compile: bool = False
+
+
+class ScoringSettings(BaseModel):
+    """How every checkpoint's previews are scored, and how the pet's step is recommended.
+    The metrics are the DreamBooth paper's (and DreamBench's): identity is the mean cosine of
+    DINO image embeddings between previews and the owner's photos, CLIP-I the same with CLIP's
+    image tower, prompt fidelity (CLIP-T) the cosine between a preview and its prompt."""
+
+    enabled: bool = True  # false: no scores, /imagine uses the final step
+    # DINO ViT-S/16: the identity metric of DreamBooth and DreamBench (88 MB in fp32).
+    identity_model: str = "facebook/dino-vits16"
+    # CLIP ViT-B/32: the papers' CLIP-I and CLIP-T model (605 MB in fp32).
+    prompt_model: str = "openai/clip-vit-base-patch32"
+    # Candidates for the recommended step: CLIP-T within this of the best checkpoint's. In
+    # the DreamBooth paper, DreamBooth scores CLIP-T 0.305 and Textual Inversion 0.255 (SD):
+    # a drop of 0.02, under half that gap, is noise or slight overfitting worth trading for
+    # likeness; a larger drop means the pet stopped following prompts (it is overfitted).
+    prompt_margin: float = Field(0.02, ge=0, le=2)
 
 
 class Settings(BaseSettings):
@@ -124,6 +161,7 @@ class Settings(BaseSettings):
 
     training: TrainingDefaults = TrainingDefaults()
     generation: GenerationDefaults = GenerationDefaults()
+    scoring: ScoringSettings = ScoringSettings()
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
@@ -148,6 +186,11 @@ class Settings(BaseSettings):
     @property
     def priors_dir(self) -> Path:
         return self.data_dir / "priors"
+
+    @property
+    def bot_heartbeat_path(self) -> Path:
+        """Touched by the bot while it is connected; the bot container's healthcheck."""
+        return self.data_dir / "bot.heartbeat"
 
     def data_relative(self, path: Path) -> str:
         """How rows and events name a file: relative to the data dir, so it can move."""

@@ -14,6 +14,13 @@ from pathlib import Path
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Here rather than beside the bot fixtures: tests/bot and tests/system both use it.
+    config.addinivalue_line(
+        "markers", "bot_errors_expected: the test provokes unexpected errors on purpose"
+    )
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random SDXL pipeline saved with save_pretrained (about 11 MB), built once."""

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 # A dead engine's job comes back after 2 s instead of 60: for tests that kill engines.
 SHORT_LEASE = {"PETBOOTH_LEASE_SECONDS": "2", "PETBOOTH_HEARTBEAT_SECONDS": "0.5"}
+# Pictures the tiny model draws in a moment: 64 px, 2 steps.
+TINY_PICTURES = {"PETBOOTH_GENERATION__RESOLUTION": "64", "PETBOOTH_GENERATION__STEPS": "2"}
 
 
 def engine_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
@@ -27,6 +31,9 @@ def engine_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
             "PETBOOTH_POLL_SECONDS": "0.2",
             "PETBOOTH_TRAINING__PREVIEW_STEPS": "2",
             "PETBOOTH_TRAINING__VALIDATION_PROMPTS": json.dumps(["a photo of {token} {cls}"]),
+            # The tiny random scorers `build_tiny_sdxl` writes beside the model.
+            "PETBOOTH_SCORING__IDENTITY_MODEL": str(model_dir / "scorers" / "identity"),
+            "PETBOOTH_SCORING__PROMPT_MODEL": str(model_dir / "scorers" / "prompt"),
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
             # On the 2-core test machines two OpenMP threads plus the engine's heartbeat and
@@ -37,6 +44,20 @@ def engine_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+class EngineSite(NamedTuple):
+    """A data folder for `petbooth` commands: the folder, its database, the environment."""
+
+    data: Path
+    database: Path
+    env: dict[str, str]
+
+
+def engine_site(tmp_path: Path, model_dir: Path, **extra: str) -> EngineSite:
+    """`engine_env` for a fresh `data` folder in `tmp_path`, and where its database will be."""
+    data = tmp_path / "data"
+    return EngineSite(data, data / "petbooth.sqlite3", engine_env(data, model_dir, **extra))
 
 
 def petbooth(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess:
@@ -113,3 +134,17 @@ def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 24
 def reached(database: Path, kind: str, step: int):
     """A condition: some `kind` event (progress, checkpoint) has reached `step`."""
     return lambda: database.exists() and any(p["step"] >= step for p in event_rows(database, kind))
+
+
+def sigkill_engine_at(
+    env: dict[str, str], database: Path, kind: str, step: int, linger: float = 0.0
+) -> None:
+    """Start `petbooth engine`, wait until its `kind` event reaches `step`, wait `linger`
+    seconds more, then SIGKILL it."""
+    engine = start_petbooth("engine", env=env)
+    try:
+        wait_until(reached(database, kind, step), engine, f"the {kind} at step {step}")
+        time.sleep(linger)
+    finally:
+        engine.send_signal(signal.SIGKILL)
+        engine.wait(timeout=30)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import random
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 
 from PIL import Image
@@ -26,6 +28,22 @@ def encode(image: Image.Image, fmt: str = "JPEG", **params: object) -> bytes:
 
 def jpeg(seed: int, size: tuple[int, int] = (640, 576)) -> bytes:
     return encode(scene(seed, size), "JPEG", quality=90)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that claims ``width`` x ``height`` pixels: signature, IHDR, a tiny IDAT, IEND."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def zip_of(members: list[tuple[str, bytes]]) -> bytes:

@@ -11,6 +11,7 @@ from bot.imagine.buttons import generation_view
 from bot.train.buttons import preview_view
 from bot.utils.format import clip, plain, progress_bar, safe
 from bot.utils.paths import existing_file
+from engine.orders.checkpoint_choice import StepInUse
 from engine.orders.status import duration
 from engine.store import Event, EventKind, Job, JobKind, Subject
 
@@ -61,9 +62,39 @@ def _with_files(
     )
 
 
+def scores_text(scores: object) -> str:
+    """ "likeness 0.62 · prompt 0.29" from an event's scores; "" when there are none."""
+    if not isinstance(scores, dict):
+        return ""
+    parts = [
+        f"{label} {value:.2f}"
+        for label, value in (
+            ("likeness", scores.get("identity")),
+            ("prompt", scores.get("clip_text")),
+        )
+        if isinstance(value, int | float)
+    ]
+    return " · ".join(parts)
+
+
+def model_text(payload: dict[str, object]) -> str:
+    """Which step a ready pet's pictures use and why, from its done event."""
+    in_use = payload.get("step_in_use")
+    step = in_use.get("step") if isinstance(in_use, dict) else None
+    reason = in_use.get("reason") if isinstance(in_use, dict) else None
+    if isinstance(step, int) and reason == "picked":
+        return StepInUse(step, "picked").describe()
+    if isinstance(step, int) and reason == "recommended":
+        return StepInUse(step, "recommended").describe()
+    return StepInUse(None, "final").describe()
+
+
 def preview(job: Job, subject: Subject | None, event: Event, paths: list[Path]) -> Outgoing:
     step = int(event.payload.get("step", 0))
     content = f"{pet_name(job, subject)} at step {step}/{job.total_steps}."
+    scored = scores_text(event.payload.get("scores"))
+    if scored:
+        content += f" Scores: {scored}."
     view = None
     if subject is not None:
         content += " If this looks more like your pet than later previews, press the button."
@@ -75,10 +106,12 @@ def ready(job: Job, subject: Subject | None, event: Event, paths: list[Path]) ->
     payload = event.payload
     name = safe(str(payload.get("subject") or (subject.name if subject else job.id)))
     example = str(payload.get("example") or "/imagine prompt: a photo of TOK")
+    scored = scores_text(payload.get("scores"))
     content = (
         f"<@{job.owner_id}> **{name}** is ready after {payload.get('steps', '?')} steps "
-        f"(job {job.id})! "
-        f"Try:\n`{example} subject: {name}`\n`TOK` stands for {name} in any prompt."
+        f"(job {job.id})! Model in use: {model_text(payload)}"
+        + (f" ({scored})" if scored else "")
+        + f". Try:\n`{example} subject: {name}`\n`TOK` stands for {name} in any prompt."
     )
     return _with_files(content, paths, ping=job.owner_id)
 
@@ -92,6 +125,9 @@ def pictures(
         f"<@{job.owner_id}> {pet_name(job, subject)}: {safe(plain(prompt, 300))}",
         f"seed {payload.get('seed', job.params.get('seed'))}",
     ]
+    lora_scale = payload.get("lora_scale")
+    if isinstance(lora_scale, int | float) and lora_scale != 1:
+        parts.append(f"lora scale {lora_scale:g}")
     if payload.get("truncated"):
         parts.append("(the prompt was too long; its end was ignored)")
     if missing:

@@ -10,7 +10,8 @@ from discord.ext import commands
 
 from bot.imagine._orders import queue_order, queued_text
 from bot.utils.access import own_subject
-from engine.orders.imagine import ASPECTS, MAX_SEED, ImagineOrder
+from engine.orders.imagine import ASPECTS, MAX_LORA_SCALE, MAX_SEED, ImagineOrder
+from engine.orders.pet_names import normalise_name
 from engine.store import SubjectStatus, subjects
 
 if TYPE_CHECKING:
@@ -30,6 +31,8 @@ class Imagine(commands.Cog):
         steps="Denoising steps (more: slower, finer)",
         negative="What to keep out of the picture",
         aspect="Picture shape",
+        lora_scale="How strongly your pet's model applies: 1 normal, lower if pictures look "
+        "overcooked",
     )
     @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
     async def imagine(
@@ -42,6 +45,7 @@ class Imagine(commands.Cog):
         steps: app_commands.Range[int, 1, 100] | None = None,
         negative: app_commands.Range[str, 1, 1000] | None = None,
         aspect: str = "square",
+        lora_scale: app_commands.Range[float, 0.0, MAX_LORA_SCALE] = 1.0,
     ) -> None:
         if subject is not None:  # the bot's answer: it never echoes the name unescaped
             subject = (await own_subject(self.bot.db, interaction.user.id, subject)).name
@@ -54,20 +58,19 @@ class Imagine(commands.Cog):
             seed=seed,
             steps=steps,
             aspect=aspect,
+            lora_scale=lora_scale,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
         )
         queued = await queue_order(self.bot, order)
-        await interaction.response.send_message(
-            await queued_text(self.bot.db, queued), ephemeral=True
-        )
+        await interaction.response.send_message(await queued_text(self.bot, queued), ephemeral=True)
 
     @imagine.autocomplete("subject")
     async def _ready_subjects(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         mine = await subjects.list_for_owner(self.bot.db, interaction.user.id)
-        typed = current.strip().lower()
+        typed = normalise_name(current)
         return [
             app_commands.Choice(name=s.name, value=s.name)
             for s in mine

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.errors import UserError
+from bot.utils.format import safe, safe_keeping_code
 from engine.orders.imagine import (
     MAX_SEED,
     ImagineOrder,
@@ -15,6 +16,7 @@ from engine.orders.imagine import (
     ImagineRefused,
     enqueue_imagine,
 )
+from engine.orders.liveness import live_engines
 from engine.orders.status import build_status, duration
 from engine.store import Database, Job, subjects
 
@@ -26,19 +28,23 @@ async def queue_order(bot: PetBooth, order: ImagineOrder) -> ImagineQueued:
     try:
         return await enqueue_imagine(bot.db, bot.settings, order)
     except ImagineRefused as refused:
-        raise UserError("\n".join(refused.reasons)) from refused
+        # `code` in the reasons is meant (an example prompt); a pet's name around it is not
+        raise UserError("\n".join(safe_keeping_code(r) for r in refused.reasons)) from refused
 
 
-async def queued_text(db: Database, queued: ImagineQueued) -> str:
-    report = await build_status(db, owner_id=None)
+async def queued_text(bot: PetBooth, queued: ImagineQueued) -> str:
+    report = await build_status(bot.db, owner_id=None)
     line = next((j for j in report.jobs if j.id == queued.job_id), None)
     where = f"#{line.position} in the queue" if line and line.position else "starting now"
-    pet = f" of **{queued.subject.name}**" if queued.subject else ""
+    if await live_engines(bot.db, bot.settings):
+        when = f"{where}, about {duration(line.eta_seconds if line else None)}"
+    else:  # no estimate nobody is there to keep
+        when = f"{where}; no engine is running right now, so they are drawn when one starts"
+    pet = f" of **{safe(queued.subject.name)}**" if queued.subject else ""
     count = queued.params["count"]
     return (
         f"Queued {count} picture{'s' if count != 1 else ''}{pet} (job {queued.job_id}, seed "
-        f"{queued.params['seed']}): {where}, about {duration(line.eta_seconds if line else None)}."
-        " I'll post them in this channel."
+        f"{queued.params['seed']}): {when}. I'll post them in this channel."
     )
 
 
@@ -60,6 +66,7 @@ async def order_like(
         guidance_scale=params.get("guidance_scale"),
         aspect=params.get("aspect", "square"),
         checkpoint_step=params.get("checkpoint_step"),
+        lora_scale=float(params.get("lora_scale", 1.0)),  # 1.0: queued before it existed
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
     )

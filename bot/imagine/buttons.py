@@ -17,16 +17,27 @@ from bot.imagine._orders import next_seed, order_like, queue_order, queued_text
 from bot.utils.paths import inside
 from engine.store import Job, JobKind, jobs
 
+# What each button does, as the end of "Only the person who asked for these pictures can…".
+_MAY = {
+    "reroll": "reroll them. Use /imagine for your own.",
+    "more": "ask for more like them. Use /imagine for your own.",
+    "delete": "delete them.",
+}
+# Why a button of pictures whose job is gone does nothing (/forget deletes a pet's jobs).
+_GONE = {
+    "reroll": "These pictures' pet was forgotten, so they can't be rerolled.",
+    "more": "These pictures' pet was forgotten, so no more can be drawn like them.",
+    "delete": "These pictures' pet was forgotten, so I can no longer tell whose they are; "
+    "a moderator can delete the message.",
+}
 
-async def _own_generation(interaction: discord.Interaction, job_id: int, verb: str) -> Job:
+
+async def _own_generation(interaction: discord.Interaction, job_id: int, action: str) -> Job:
     job = await jobs.get(petbooth_of(interaction).db, job_id)
     if job is None or job.kind is not JobKind.GENERATE:
-        raise UserError("Those pictures' pet was forgotten, so there is nothing to " + verb + ".")
+        raise UserError(_GONE[action])
     if job.owner_id != interaction.user.id:
-        raise UserError(
-            f"Only the person who asked for these pictures can {verb} them. "
-            "Use /imagine for your own."
-        )
+        raise UserError(f"Only the person who asked for these pictures can {_MAY[action]}")
     return job
 
 
@@ -81,7 +92,7 @@ class GenerationButton(
         job = await _own_generation(interaction, self.job_id, self.action)
         seed = next_seed(job) if self.action == "more" else None
         queued = await queue_order(bot, await order_like(bot.db, job, interaction, seed=seed))
-        await interaction.response.send_message(await queued_text(bot.db, queued), ephemeral=True)
+        await interaction.response.send_message(await queued_text(bot, queued), ephemeral=True)
 
 
 def generation_view(job_id: int) -> discord.ui.View:

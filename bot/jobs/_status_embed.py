@@ -46,6 +46,7 @@ def status_embed(report: StatusReport, *, everyone: bool) -> discord.Embed:
     if not everyone:
         pets = [
             f"**{safe(s['name'])}** ({safe(s['class_noun'])}, token `{s['token']}`): {s['status']}"
+            + (f", {s['model']}" if s.get("model") else "")
             for s in report.subjects
         ]
         embed.add_field(

@@ -9,17 +9,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError, report_interaction_error
+from bot.pets._export import attachments, explanation, model_files
 from bot.pets._forget import forget_subject, subject_jobs
 from bot.utils.access import own_subject
 from bot.utils.format import safe
-from bot.utils.paths import lora_weights
 from engine.intake.sizes import megabytes
-from engine.orders.lora_files import checkpoint_weights
-from engine.store import JobState, Subject, SubjectStatus, subjects
+from engine.orders.pet_names import normalise_name
+from engine.store import JobState, Subject, subjects
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from bot.client import PetBooth
 
 CONFIRM_SECONDS = 120.0  # a confirmation left this long is stale: ask again
@@ -35,7 +33,7 @@ class ForgetConfirm(discord.ui.View):
 
     async def interaction_check(self, interaction: discord.Interaction) -> bool:
         if interaction.user.id != self.owner_id:
-            raise UserError("Only the pet's owner can confirm this.")
+            raise UserError(f"Only the pet's owner can forget or keep {safe(self.subject.name)}.")
         return True
 
     @discord.ui.button(label="Forget", style=discord.ButtonStyle.danger)
@@ -44,7 +42,7 @@ class ForgetConfirm(discord.ui.View):
     ) -> None:
         subject = await subjects.get(self.bot.db, self.subject.id)
         if subject is None:
-            raise UserError(f"{safe(self.subject.name)} is already forgotten.")
+            raise UserError(f"{safe(self.subject.name)} is already forgotten: nothing to do.")
         await _refuse_if_running(self.bot, subject)
         await interaction.response.defer()
         await forget_subject(self.bot.db, self.bot.settings, subject)
@@ -77,8 +75,8 @@ async def _refuse_if_running(bot: PetBooth, subject: Subject) -> None:
     running = [j for j in await subject_jobs(bot.db, subject) if j.state is JobState.RUNNING]
     if running:
         raise UserError(
-            f"{safe(subject.name)} has job {running[0].id} running. `/cancel job:{running[0].id}` "
-            "first, then /forget it."
+            f"{safe(subject.name)} can't be forgotten while its job {running[0].id} runs: "
+            f"`/cancel job:{running[0].id}` first, then /forget it."
         )
 
 
@@ -90,7 +88,7 @@ class Pets(commands.Cog):
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         mine = await subjects.list_for_owner(self.bot.db, interaction.user.id)
-        typed = current.strip().lower()
+        typed = normalise_name(current)
         return [app_commands.Choice(name=s.name, value=s.name) for s in mine if typed in s.name][
             :25
         ]
@@ -108,42 +106,24 @@ class Pets(commands.Cog):
             ephemeral=True,
         )
 
-    @app_commands.command(name="export", description="Download a pet's LoRA (.safetensors)")
+    @app_commands.command(
+        name="export", description="Download a pet's LoRA (diffusers and kohya .safetensors)"
+    )
     @app_commands.describe(name="The pet's name")
     async def export(self, interaction: discord.Interaction, name: str) -> None:
         subject = await own_subject(self.bot.db, interaction.user.id, name)
-        path, note = await self._lora_file(subject)
-        size = path.stat().st_size
+        files = await model_files(self.bot.db, self.bot.settings, subject)
+        size = files.total_bytes
         limit = self.bot.settings.discord_upload_limit_bytes
-        if size > limit:
+        if size > limit:  # one reply carries both files
             raise UserError(
-                f"{safe(subject.name)}'s model is {megabytes(size)}, over this bot's "
-                f"{megabytes(limit)} upload limit, so I can't attach it here."
+                f"{safe(subject.name)}'s model files come to {megabytes(size)}, over this "
+                f"bot's {megabytes(limit)} upload limit, so I can't attach them here."
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         await interaction.followup.send(
-            f"**{safe(subject.name)}** as an SDXL LoRA{note}. Load it with diffusers' "
-            f"`load_lora_weights`; the trigger is `{subject.token} {safe(subject.class_noun)}`.",
-            file=discord.File(path, filename=f"{subject.name}-{subject.token}.safetensors"),
-            ephemeral=True,
+            explanation(subject, files), files=attachments(subject, files), ephemeral=True
         )
-
-    async def _lora_file(self, subject: Subject) -> tuple[Path, str]:
-        if subject.status is not SubjectStatus.READY or not subject.lora_path:
-            raise UserError(
-                f"{safe(subject.name)} has no trained model yet ({subject.status.value}). "
-                "`/status` shows its progress."
-            )
-        data_dir = self.bot.settings.data_dir
-        if subject.chosen_step is not None:
-            step = subject.chosen_step
-            found = await checkpoint_weights(self.bot.db, self.bot.settings, subject.id, step)
-            if found is not None:
-                return found, f" at step {step}"
-        final = lora_weights(data_dir, subject.lora_path)
-        if final is None:
-            raise UserError(f"{safe(subject.name)}'s model file is missing; train it again.")
-        return final, ""
 
     forget.autocomplete("name")(_subject_choices)
     export.autocomplete("name")(_subject_choices)

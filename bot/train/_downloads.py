@@ -19,10 +19,21 @@ class Downloaded:
     refused: list[Rejection]  # over the size cap or unreadable, by display-safe name
 
 
+# By name too: Discord leaves some files without a content type, or with
+# application/octet-stream (HEIC from some clients). Intake judges the bytes either way.
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif", ".avif")
+
+
 def is_photo_or_zip(attachment: discord.Attachment) -> bool:
+    """Worth downloading for the "Train a pet" message command: a photo (any image/ type,
+    HEIC/HEIF and AVIF included) or a .zip."""
     content_type = (attachment.content_type or "").lower()
     name = attachment.filename.lower()
-    return content_type.startswith("image/") or name.endswith(".zip") or "zip" in content_type
+    return (
+        content_type.startswith("image/")
+        or "zip" in content_type
+        or name.endswith((*PHOTO_EXTENSIONS, ".zip"))
+    )
 
 
 def over_the_limit(size: int, limit: int) -> str:

@@ -10,9 +10,10 @@ import discord
 from bot.errors import UserError
 from bot.train._downloads import download
 from bot.train._user_locks import UserLocks
-from bot.utils.format import MESSAGE_LIMIT, bullet_list, clip, safe
+from bot.utils.format import MESSAGE_LIMIT, bullet_list, clip, safe, safe_keeping_code
 from engine.intake import Rejection
 from engine.orders.enrolment import Enrolled, EnrollmentRefused, TrainingOrder, enrol_subject
+from engine.orders.liveness import live_engines
 from engine.orders.status import JobLine, build_status, duration
 
 if TYPE_CHECKING:
@@ -44,8 +45,9 @@ async def enrol_and_reply(
         raise UserError(refusal_text(refused, downloaded.refused)) from refused
     report = await build_status(bot.db, owner_id=interaction.user.id)
     line = next((j for j in report.jobs if j.id == enrolled.job_id), None)
+    engine_running = bool(await live_engines(bot.db, bot.settings))
     await interaction.followup.send(
-        queued_text(enrolled, line, downloaded.refused),
+        queued_text(enrolled, line, downloaded.refused, engine_running=engine_running),
         file=discord.File(enrolled.contact_sheet, filename="contact-sheet.jpg"),
         ephemeral=True,
         allowed_mentions=discord.AllowedMentions.none(),
@@ -57,7 +59,11 @@ def _rejection_lines(rejected: Sequence[Rejection]) -> list[str]:
 
 
 def refusal_text(refused: EnrollmentRefused, refused_files: Sequence[Rejection]) -> str:
-    head = "Training not queued:\n" + "\n".join(f"- {safe(r)}" for r in refused.reasons)
+    # The engine's reasons mark commands and examples as `code` on purpose; only the text
+    # around them can hold a user's words.
+    head = "Training not queued:\n" + "\n".join(
+        f"- {safe_keeping_code(r)}" for r in refused.reasons
+    )
     rejected = [*refused_files, *(refused.intake.rejected if refused.intake else [])]
     if not rejected:
         return clip(head)
@@ -67,16 +73,20 @@ def refusal_text(refused: EnrollmentRefused, refused_files: Sequence[Rejection])
 
 
 def queued_text(
-    enrolled: Enrolled, line: JobLine | None, refused_files: Sequence[Rejection]
+    enrolled: Enrolled,
+    line: JobLine | None,
+    refused_files: Sequence[Rejection],
+    *,
+    engine_running: bool,
 ) -> str:
     subject, intake = enrolled.subject, enrolled.intake
-    where = f"position {line.position} in the queue" if line and line.position else "starting now"
-    eta = duration(line.eta_seconds if line else None)
+    name = safe(subject.name)
     parts = [
-        f"**{safe(subject.name)}** ({safe(subject.class_noun)}) is queued for training: "
-        f"job {enrolled.job_id}, {where}, ready in about {eta}.",
+        f"**{name}** ({safe(subject.class_noun)}) is queued for training: job "
+        f"{enrolled.job_id}, {_when(line, engine_running)}",
         f"Training on {len(intake.accepted)} photos (crops below), {enrolled.config.steps} "
-        f"steps. Its token is `{subject.token}`: write `TOK` in /imagine prompts.",
+        f"steps. Once it is ready, in /imagine prompts write TOK where {name} goes: "
+        f"`a photo of TOK {subject.class_noun} on the beach`.",
         "I'll post progress and previews in this channel.",
     ]
     if intake.warnings:
@@ -87,3 +97,11 @@ def queued_text(
         budget = MESSAGE_LIMIT - len(head) - 40
         parts.append(f"Skipped:\n{bullet_list(_rejection_lines(rejected), budget)}")
     return clip("\n".join(parts))
+
+
+def _when(line: JobLine | None, engine_running: bool) -> str:
+    """Where the job stands and when it will be ready; no estimate without an engine."""
+    where = f"position {line.position} in the queue" if line and line.position else "starting now"
+    if not engine_running:  # an ETA would be a promise nobody is there to keep
+        return f"{where}. No engine is running right now: your training starts when one does."
+    return f"{where}, ready in about {duration(line.eta_seconds if line else None)}."

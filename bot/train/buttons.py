@@ -45,13 +45,17 @@ class UseStepButton(
     async def _choose(self, interaction: discord.Interaction) -> None:
         db = petbooth_of(interaction).db
         subject = await subjects.get(db, self.subject_id)
-        if subject is None or subject.owner_id != interaction.user.id:
-            raise UserError("Only the pet's owner can choose its checkpoint.")
+        if subject is None:
+            raise UserError("This pet was forgotten, so there is no step left to choose.")
+        if subject.owner_id != interaction.user.id:
+            raise UserError(
+                f"Only the pet's owner can choose which step {safe(subject.name)} draws with."
+            )
         settings = petbooth_of(interaction).settings
         if await checkpoint_weights(db, settings, subject.id, self.step) is None:
             raise UserError(
-                f"Step {self.step} of {safe(subject.name)} is no longer kept. Pick a later "
-                "preview, or keep the final model."
+                f"{safe(subject.name)}'s step {self.step} is no longer kept: press a later "
+                "preview's button, or keep the final model."
             )
         await subjects.choose_checkpoint(db, subject.id, self.step)
         await interaction.response.send_message(

@@ -6,6 +6,7 @@ import discord
 
 from bot.errors import UserError
 from bot.utils.format import quoted
+from engine.orders.pet_names import normalise_name
 from engine.settings import Settings
 from engine.store import Database, Job, Subject, jobs, subjects
 
@@ -19,7 +20,7 @@ def is_admin(user: discord.User | discord.Member, settings: Settings) -> bool:
 
 async def own_subject(db: Database, owner_id: int, name: str) -> Subject:
     """The caller's subject by name. Other users' pets are invisible: same answer as none."""
-    subject = await subjects.by_name(db, owner_id, name.strip().lower())
+    subject = await subjects.by_name(db, owner_id, normalise_name(name))
     if subject is None:
         raise UserError(f"You have no pet named {quoted(name)}. `/status` lists yours.")
     return subject

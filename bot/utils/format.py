@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import discord
 
 MESSAGE_LIMIT = 2000  # Discord's cap on message content
+_CODE_SPAN = re.compile(r"`[^`\n]+`")
+_SPAN_PLACEHOLDER = "\ue000"  # private use: no text petbooth shows contains it
 BAR_WIDTH = 20  # fits a phone screen in a code span
 
 
@@ -19,6 +22,22 @@ def progress_bar(step: int, total: int, width: int = BAR_WIDTH) -> str:
 def safe(text: str) -> str:
     """User- or engine-supplied text shown verbatim: no markdown, no mass mentions."""
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
+
+
+def safe_keeping_code(text: str) -> str:
+    """Engine-written text for people (a refusal's reasons): its `code spans` render as
+    code, as the engine meant; everything between them is escaped like ``safe``, since a
+    name or file name inside it may hold markdown. No mass mentions anywhere."""
+    # Each span stands aside as a placeholder while the whole text is escaped: a '*' before
+    # a span and one after it still pair up (and get escaped) as they would in Discord.
+    text = text.replace(_SPAN_PLACEHOLDER, "")  # never in petbooth's text; now never at all
+    spans = _CODE_SPAN.findall(text)
+    escaped = discord.utils.escape_markdown(_CODE_SPAN.sub(_SPAN_PLACEHOLDER, text))
+    parts = escaped.split(_SPAN_PLACEHOLDER)
+    shown = [parts[0]]
+    for span, after in zip(spans, parts[1:], strict=True):
+        shown += [span, after]
+    return discord.utils.escape_mentions("".join(shown))
 
 
 def plain(text: str, limit: int) -> str:

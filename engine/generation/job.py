@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from engine.generation.request import GenerateRequest
 from engine.job_control import JobControl
+from engine.orders.checkpoint_choice import step_in_use
 from engine.orders.lora_files import checkpoint_weights
 from engine.settings import Settings
 from engine.store import Database, Job, endings, subjects
@@ -49,24 +50,32 @@ async def build_request(db: Database, settings: Settings, job: Job) -> GenerateR
     subject = await subjects.get(db, job.subject_id)
     if subject is None:
         raise GenerationRefusedError("The pet for this picture was deleted.")
-    step = job.params.get("checkpoint_step") or subject.chosen_step
+    # The step the order named, else the owner's pick, else the step the scores recommend,
+    # else the final model.
+    requested = job.params.get("checkpoint_step")
+    in_use = step_in_use(subject)
+    step = requested or in_use.step
     lora = await _lora_location(db, settings, subject.id, subject.lora_path, step)
+    if lora is None and requested is None and in_use.reason == "recommended":
+        log.warning("pet %s: recommended step %s is gone; using the final step", subject.id, step)
+        lora = await _lora_location(db, settings, subject.id, subject.lora_path, None)
+    if lora is None:
+        raise GenerationRefusedError(
+            f"Step {step} of this pet is no longer kept; pick another step or the final model."
+        )
     return GenerateRequest.from_params(job.params, lora=lora, subject=subject.name)
 
 
 async def _lora_location(
     db: Database, settings: Settings, subject_id: int, lora_path: str | None, step: int | None
-) -> Path:
+) -> Path | None:
+    """The LoRA directory of `step` (None: the final model); None if that step is not kept."""
     if step is None:
         if lora_path is None:
             raise GenerationRefusedError("This pet has no trained model yet. /status shows why.")
         return settings.data_dir / lora_path
     weights = await checkpoint_weights(db, settings, subject_id, step)
-    if weights is None:
-        raise GenerationRefusedError(
-            f"Step {step} of this pet is no longer kept; pick another step or the final model."
-        )
-    return weights.parent
+    return weights.parent if weights is not None else None
 
 
 def draw_and_save(
@@ -105,6 +114,8 @@ async def record_done(
         "steps": request.steps,
         "width": request.width,
         "height": request.height,
+        # None for plain SDXL: there was no pet's LoRA to scale
+        "lora_scale": request.lora_scale if request.lora is not None else None,
     }
     files = [settings.data_relative(p) for p in drawn.files]
     if not await endings.succeed(db, job.id, engine_id, payload, files):

@@ -9,7 +9,8 @@ optimizer steps), peft would pad and re-create the training adapter's parameters
 optimizer updating tensors the model no longer uses. Here the slot is created, zeroed and
 prepared once when the pipeline loads, before any training adapter exists; every later swap
 touches only the slot (`adapter_name=SLOT`), copies in place (so a compiled UNet does not
-recompile) and zero-pads a smaller rank into the slot's `rank`.
+recompile) and zero-pads a smaller rank into the slot's `rank`. A request's LoRA scale is
+written into the same scaling tensors in place (alpha / r x scale), never kept as a float.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 from diffusers.utils import convert_unet_state_dict_to_peft
 from peft import LoraConfig
+from peft.tuners.lora import LoraLayer
 from peft.utils.hotswap import hotswap_adapter_from_state_dict, prepare_model_for_compiled_hotswap
 from safetensors import safe_open
 from safetensors.torch import load_file
@@ -51,6 +53,11 @@ class SubjectLora:
     @property
     def rank(self) -> int:
         return int(self.config.r)
+
+    @property
+    def scaling(self) -> float:
+        """alpha / r: what peft multiplies the LoRA's output by at full strength."""
+        return float(self.config.lora_alpha) / self.rank
 
 
 def read_lora(path: Path) -> SubjectLora:
@@ -119,6 +126,13 @@ class LoraSlot:
             unet.add_adapter(config, adapter_name=SLOT)
         # Scalings become tensors (a swap fills them in place): a compiled UNet keeps its graph.
         prepare_model_for_compiled_hotswap(unet, target_rank=rank, check_compiled="error")
+        # The same tensor objects for the slot's life: swaps and scales fill them in place.
+        self._scalings: list[torch.Tensor] = [
+            module.scaling[SLOT]
+            for module in unet.modules()
+            if isinstance(module, LoraLayer) and SLOT in module.scaling
+        ]
+        self._scaling: float | None = None  # what every tensor in `_scalings` holds now
         self.loaded: SubjectLora | None = None
         self.clear()
 
@@ -132,16 +146,30 @@ class LoraSlot:
                 parameter.zero_()
         self.loaded = None
 
-    def load(self, lora: SubjectLora) -> None:
-        """Copy `lora` into the slot in place, zero-padded to the slot's rank."""
-        if lora is self.loaded:
-            return  # still in the slot since the last request
+    def load(self, lora: SubjectLora, scale: float = 1.0) -> None:
+        """Copy `lora` into the slot in place, zero-padded to the slot's rank, applied at
+        `scale` times its trained strength (0: the base model, exactly; 1: as trained)."""
+        if lora is not self.loaded:  # else still in the slot since the last request
+            self._swap(lora)
+        self._set_scaling(lora.scaling * scale)
+
+    def _set_scaling(self, scaling: float) -> None:
+        """Every slot layer's scaling to `scaling`, in place: no allocation, and a compiled
+        UNet reads the new value without recompiling (the tensors are graph inputs)."""
+        if scaling == self._scaling:
+            return
+        for tensor in self._scalings:
+            tensor.fill_(scaling)
+        self._scaling = scaling
+
+    def _swap(self, lora: SubjectLora) -> None:
         if lora.rank > self.rank:
             raise LoraUnusableError(
                 f"This LoRA has rank {lora.rank}; the engine swaps LoRAs up to rank {self.rank} "
                 "(PETBOOTH_GENERATION__LORA_SLOT_RANK)."
             )
         self.loaded = None  # a failure half-way must not leave a stale name behind
+        self._scaling = None  # peft's swap writes alpha / r into the layers it loads
         try:
             with torch.no_grad():
                 hotswap_adapter_from_state_dict(self.unet, lora.weights, SLOT, lora.config)

@@ -14,23 +14,15 @@ from PIL import Image
 
 from engine.generation.prompts import encode_long_prompt
 from engine.generation.request import GenerateRequest
+from engine.models.sampling import draw_image, generation_scheduler
+
+__all__ = ["Rendered", "generation_scheduler", "render_images"]
 
 
 @dataclass(frozen=True)
 class Rendered:
     images: list[Image.Image]
     truncated: str | None  # prompt words past the encoded chunks, None when all were read
-
-
-def generation_scheduler(pipeline: StableDiffusionXLPipeline) -> DPMSolverMultistepScheduler:
-    """DPM-Solver++ 2M with Karras sigmas, from the model's own noise schedule: converged at
-    25-30 steps where the seed needed 80-100 with SDXL's default Euler scheduler."""
-    return DPMSolverMultistepScheduler.from_config(
-        pipeline.scheduler.config,
-        algorithm_type="dpmsolver++",
-        solver_order=2,
-        use_karras_sigmas=True,
-    )
 
 
 def render_images(
@@ -46,23 +38,19 @@ def render_images(
     prompt = encode_long_prompt(
         pipeline, request.prompt, request.negative_prompt, max_prompt_chunks, device
     )
-    sampling = pipeline.scheduler
-    pipeline.scheduler = scheduler  # training keeps the model's own scheduler for previews
     images: list[Image.Image] = []
-    try:
-        for index in range(request.count):
-            images += pipeline(
-                prompt_embeds=prompt.embeds,
-                pooled_prompt_embeds=prompt.pooled,
-                negative_prompt_embeds=prompt.negative_embeds,
-                negative_pooled_prompt_embeds=prompt.negative_pooled,
+    for index in range(request.count):
+        images.append(
+            draw_image(
+                pipeline,
+                scheduler,
+                prompt,
                 width=request.width,
                 height=request.height,
-                num_inference_steps=request.steps,
+                steps=request.steps,
                 guidance_scale=request.guidance_scale,
-                generator=torch.Generator().manual_seed(request.seed + index),
-            ).images
-            after_image(index)
-    finally:
-        pipeline.scheduler = sampling
+                seed=request.seed + index,
+            )
+        )
+        after_image(index)
     return Rendered(images, prompt.truncated)

@@ -19,6 +19,8 @@ class GenerateRequest:
     height: int
     lora: Path | None  # the subject's LoRA (directory or file); None: plain SDXL
     subject: str | None  # the subject's name, for the result message
+    # Times the LoRA's trained strength (its alpha / r): 0 draws the base model, 1 as trained.
+    lora_scale: float = 1.0
 
     @classmethod
     def from_params(
@@ -35,4 +37,5 @@ class GenerateRequest:
             height=int(params["height"]),
             lora=lora,
             subject=subject,
+            lora_scale=float(params.get("lora_scale", 1.0)),  # jobs queued before it existed
         )

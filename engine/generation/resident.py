@@ -125,7 +125,7 @@ class ResidentPipeline:
             if lora is None:
                 unet.disable_adapters()  # plain SDXL
             else:
-                self.slot.load(lora)
+                self.slot.load(lora, request.lora_scale)
                 unet.set_adapter(SLOT)
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices), torch.no_grad():

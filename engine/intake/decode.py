@@ -13,6 +13,7 @@ import warnings
 
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
+from engine.intake.formats import ACCEPTED_NAMES, accepted_formats
 from engine.intake.sizes import sizes_apart
 from engine.intake.uploads import IntakeLimits
 
@@ -21,8 +22,6 @@ log = logging.getLogger(__name__)
 # Training runs at <= 1024 px; 2048 leaves room for the square crop and any later upscale
 # without keeping 12-48 MP phone photos in memory.
 MAX_LONG_SIDE = 2048
-# Multi-picture JPEGs from phones (MPO) open through the JPEG entry, so they are covered too.
-ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP")
 _SIXTEEN_BIT_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")
 
 
@@ -52,6 +51,8 @@ def decode_photo(data: bytes, limits: IntakeLimits) -> Image.Image:
 
 def check_file_size(data: bytes, limits: IntakeLimits) -> None:
     """Before Pillow (or even sha256) sees the bytes."""
+    if not data:  # Pillow would call it "not an image"; the upload itself went wrong
+        raise PhotoRejected("file is empty (0 bytes); upload it again")
     if len(data) > limits.max_file_bytes:
         raise PhotoRejected(
             "file too large: {}, limit {}".format(*sizes_apart(len(data), limits.max_file_bytes))
@@ -75,7 +76,7 @@ def _open_checked(data: bytes, limits: IntakeLimits) -> Image.Image:
         # (catch_warnings is process-wide while open, but it only hides this one category.)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS)
+            image = Image.open(io.BytesIO(data), formats=accepted_formats())
     except Image.DecompressionBombError:
         # Pillow refuses outright above ~179 MP, before we can read the size ourselves.
         raise PhotoRejected("image too large (decompression-bomb guard)") from None
@@ -98,7 +99,7 @@ def _unidentified_reason(data: bytes) -> str:
             other_format = Image.open(io.BytesIO(data)).format
     except Exception:  # not an image Pillow knows at all
         return "not an image (could not decode)"
-    return f"unsupported image format {other_format}; send JPEG, PNG or WEBP"
+    return f"unsupported image format {other_format}; send {ACCEPTED_NAMES}"
 
 
 def _to_srgb(image: Image.Image) -> Image.Image:

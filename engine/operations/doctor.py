@@ -1,11 +1,13 @@
 """`petbooth doctor`: is this machine ready to run petbooth, and if not, what to fix.
 
 Each check returns a `Finding`; nothing here changes the machine (the database is read,
-not migrated). `liveness` is the container healthcheck: an engine heartbeat is recent.
+not migrated). `liveness` and `bot_liveness` are the containers' healthchecks: an engine's
+or the bot's heartbeat is recent.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import sqlite3
 import time
@@ -102,16 +104,41 @@ def check_models(settings: Settings) -> Finding:
     )
 
 
+def check_scorers(settings: Settings) -> Finding:
+    """A warning, not a failure: without its scorers the engine still trains, unscored, and
+    every pet uses its final step."""
+    scoring = settings.scoring
+    if not scoring.enabled:
+        return Finding("Scoring models", True, "scoring is off (PETBOOTH_SCORING__ENABLED)")
+    references = (scoring.identity_model, scoring.prompt_model)
+    missing = [ref for ref in references if not _available(ref)]
+    if missing:
+        return Finding(
+            "Scoring models",
+            False,
+            f"not downloaded: {', '.join(missing)} (previews would not be scored)",
+            "run `petbooth download-models` (needs network), set PETBOOTH_SCORING__IDENTITY_MODEL"
+            " / PETBOOTH_SCORING__PROMPT_MODEL to local directories, or "
+            "PETBOOTH_SCORING__ENABLED=false",
+            fatal=False,
+        )
+    return Finding("Scoring models", True, f"{' and '.join(references)} are available locally")
+
+
 def _available(reference: str) -> bool:
     path = Path(reference).expanduser()
     if path.is_dir():
         return (path / "model_index.json").is_file() or (path / "config.json").is_file()
     from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
 
-    return any(
-        isinstance(try_to_load_from_cache(reference, name), str)
-        for name in ("model_index.json", "config.json")
-    )
+    try:
+        return any(
+            isinstance(try_to_load_from_cache(reference, name), str)
+            for name in ("model_index.json", "config.json")
+        )
+    except HFValidationError:  # neither a directory nor a hub id: a path that does not exist
+        return False
 
 
 def check_database(settings: Settings) -> Finding:
@@ -136,12 +163,31 @@ CHECKS: list[Callable[[Settings], Finding]] = [
     check_gpu,
     check_disk,
     check_models,
+    check_scorers,
     check_database,
 ]
 
 
+# What only a machine that runs the engine needs; a bot-only install has no torch to ask.
+ENGINE_CHECKS = (check_gpu, check_models, check_scorers)
+
+
+def engine_installed() -> bool:
+    """``petbooth[engine]`` is installed: the GPU stack can be imported (not imported here)."""
+    return all(importlib.util.find_spec(name) for name in ("torch", "diffusers", "huggingface_hub"))
+
+
 def run_checks(settings: Settings) -> list[Finding]:
-    return [check(settings) for check in CHECKS]
+    if engine_installed():
+        return [check(settings) for check in CHECKS]
+    bot_only = Finding(
+        "Engine",
+        False,
+        "not installed here (no torch): this machine can run the bot, not train or draw",
+        "pip install 'petbooth[engine]' on the machine that runs the engine",
+        fatal=False,
+    )
+    return [bot_only, *(check(settings) for check in CHECKS if check not in ENGINE_CHECKS)]
 
 
 def liveness(settings: Settings, max_age_seconds: float = 120.0) -> Finding:
@@ -154,3 +200,12 @@ def liveness(settings: Settings, max_age_seconds: float = 120.0) -> Finding:
         return Finding("Engine", False, "no engine has reported")
     age = time.time() - float(row[0])
     return Finding("Engine", age <= max_age_seconds, f"last heartbeat {age:.0f} s ago")
+
+
+def bot_liveness(settings: Settings, max_age_seconds: float = 120.0) -> Finding:
+    """The bot container's healthcheck: the bot, logged in, touched its heartbeat lately."""
+    try:
+        age = time.time() - settings.bot_heartbeat_path.stat().st_mtime
+    except FileNotFoundError:
+        return Finding("Bot", False, "no heartbeat yet (not logged in to Discord)")
+    return Finding("Bot", age <= max_age_seconds, f"last heartbeat {age:.0f} s ago")

@@ -5,6 +5,11 @@ one never takes the others down. A child that dies is restarted with backoff; an
 dies leaves its job under a lease that expires, and the restarted engine resumes it from
 the last checkpoint. SIGINT/SIGTERM are passed on: engines checkpoint and hand their job
 back to the queue before they exit.
+
+A child that exits with CONFIGURATION_ERROR (a missing token, no engine installed) is not
+restarted: nothing a restart does can fix it. `petbooth run` then stops the others and exits
+with that status, so a container or service manager sees the failure instead of a
+supervisor that waits on forever.
 """
 
 from __future__ import annotations
@@ -79,6 +84,7 @@ def plan_children(
 class Supervisor:
     def __init__(self, children: list[Child]) -> None:
         self.children = children
+        self.gave_up: list[str] = []  # children that exited with CONFIGURATION_ERROR
         self._stopping = asyncio.Event()
 
     def stop(self) -> None:
@@ -91,7 +97,7 @@ class Supervisor:
         await asyncio.gather(*(self._terminate(child) for child in self.children))
         for watcher in watchers:
             watcher.cancel()
-        return 0
+        return CONFIGURATION_ERROR if self.gave_up else 0
 
     async def _keep_alive(self, child: Child) -> None:
         while not self._stopping.is_set():
@@ -102,7 +108,9 @@ class Supervisor:
             if self._stopping.is_set():
                 return
             if code == CONFIGURATION_ERROR:  # restarting cannot fix a missing setting
-                log.error("%s cannot run with this configuration; not restarting it", child.name)
+                log.error("%s cannot run with this configuration; stopping petbooth", child.name)
+                self.gave_up.append(child.name)
+                self.stop()
                 return
             ran = asyncio.get_running_loop().time() - started
             child.backoff = 1.0 if ran > 60 else min(child.backoff * 2, MAX_BACKOFF_SECONDS)

@@ -22,16 +22,16 @@ from engine.intake import (
     IntakeResult,
     Upload,
     contact_sheet,
+    frame,
     save_photos,
-    square_crop,
     validate_uploads,
 )
+from engine.orders.pet_names import name_problem, normalise_name
 from engine.settings import Settings, TrainingDefaults
 from engine.store import Database, JobKind, JobState, Subject, jobs, subjects
 from engine.store.records import NewPhoto
 from engine.store.subjects import SubjectExistsError
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 _CLASS = re.compile(r"^[a-z][a-z ]{0,30}[a-z]$|^[a-z]$")
 # What a `train` job may override per job; everything else comes from settings.
 TRAIN_OVERRIDES = (
@@ -42,7 +42,8 @@ TRAIN_OVERRIDES = (
     "rank",
     "learning_rate",
     "num_class_images",
-    "gradient_accumulation",
+    "effective_batch",
+    "micro_batch",
     "seed",
 )
 
@@ -67,14 +68,14 @@ class TrainingOrder:
     channel_id: int | None = None
     overrides: dict[str, Any] = field(default_factory=dict)
 
-    def problems(self, defaults: TrainingDefaults) -> list[str]:
-        """Every problem with the text fields and overrides, collected at once."""
+    def problems(self, defaults: TrainingDefaults, slot_rank: int) -> list[str]:
+        """Every problem with the text fields and overrides, collected at once. `slot_rank`
+        is the generation slot's (`settings.generation.lora_slot_rank`): a LoRA of a higher
+        rank would train to the end and then be refused by every /imagine."""
         problems = []
-        if not _NAME.match(normalise_name(self.name)):
-            problems.append(
-                "Name must be 1-32 characters: letters, digits, '-' or '_', starting with a "
-                "letter or digit (e.g. `thor`)."
-            )
+        name = name_problem(self.name)
+        if name is not None:
+            problems.append(name)
         if not _CLASS.match(self.class_noun.strip().lower()):
             problems.append("Class must be a plain noun of up to 32 letters, e.g. `cat` or `dog`.")
         unknown = sorted(set(self.overrides) - set(TRAIN_OVERRIDES))
@@ -82,10 +83,26 @@ class TrainingOrder:
             problems.append(f"Unknown training options: {', '.join(unknown)}.")
         else:
             try:
-                resolve_config(defaults, self.overrides)
+                config = resolve_config(defaults, self.overrides)
             except ValidationError as err:
                 problems += [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors()]
+            else:
+                problems += self._rank_problems(config.rank, slot_rank)
         return problems
+
+    def _rank_problems(self, rank: int, slot_rank: int) -> list[str]:
+        if rank <= slot_rank:
+            return []
+        if "rank" in self.overrides:
+            return [
+                f"Rank {rank} is more than this bot can draw with (at most {slot_rank}): "
+                f"pick a rank of {slot_rank} or less."
+            ]
+        return [  # the operator's default, not the user's choice
+            f"This bot's default rank {rank} is more than it can draw with (at most "
+            f"{slot_rank}); ask its operator to lower PETBOOTH_TRAINING__RANK or raise "
+            "PETBOOTH_GENERATION__LORA_SLOT_RANK."
+        ]
 
 
 @dataclass(frozen=True)
@@ -97,10 +114,6 @@ class Enrolled:
     config: TrainingDefaults
 
 
-def normalise_name(name: str) -> str:
-    return name.strip().lower()
-
-
 def resolve_config(defaults: TrainingDefaults, overrides: dict[str, Any]) -> TrainingDefaults:
     return TrainingDefaults.model_validate({**defaults.model_dump(), **overrides})
 
@@ -108,7 +121,7 @@ def resolve_config(defaults: TrainingDefaults, overrides: dict[str, Any]) -> Tra
 async def enrol_subject(
     db: Database, settings: Settings, order: TrainingOrder, uploads: list[Upload]
 ) -> Enrolled:
-    problems = order.problems(settings.training)
+    problems = order.problems(settings.training, settings.generation.lora_slot_rank)
     if problems:
         raise EnrollmentRefused(problems)
     name, class_noun = normalise_name(order.name), order.class_noun.strip().lower()
@@ -186,6 +199,7 @@ def _write_files(
     intake: IntakeResult, folder: Path, sheet: Path, resolution: int
 ) -> list[tuple[Path, int]]:
     saved = save_photos(intake.accepted, folder / "photos")
-    crops = [square_crop(photo.image, min(resolution, 256)) for photo in intake.accepted]
+    # Framed at the training resolution, exactly as the trainer frames them, then shrunk.
+    crops = [frame(photo.image, resolution).image for photo in intake.accepted]
     contact_sheet(crops).save(sheet, quality=90)
     return saved

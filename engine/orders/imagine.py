@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.intake import sanitize_display_name
+from engine.orders.not_ready import not_ready_reason
+from engine.orders.pet_names import normalise_name
 from engine.settings import Settings
 from engine.store import Database, JobKind, JobState, Subject, SubjectStatus, jobs, subjects
 
@@ -23,6 +25,10 @@ ASPECTS = {
     "wide": (1344, 768),
 }
 MAX_SEED = 2**32 - 1
+# 1 is the LoRA as trained; above it the weights are extrapolated past what training found,
+# so the ceiling stays close: enough to strengthen an under-fitted pet.
+MAX_LORA_SCALE = 1.5
+_TRAINING_STATES = (SubjectStatus.PENDING, SubjectStatus.TRAINING)
 
 
 class ImagineRefused(Exception):
@@ -46,6 +52,7 @@ class ImagineOrder:
     guidance_scale: float | None = None
     aspect: str = "square"
     checkpoint_step: int | None = None  # default: the subject's chosen (or final) LoRA
+    lora_scale: float = 1.0  # how strongly the pet's LoRA applies: 0 none, 1 as trained
     guild_id: int | None = None
     channel_id: int | None = None
     out_dir: str | None = None  # `petbooth imagine --out`: the engine copies the PNGs there
@@ -71,6 +78,11 @@ class ImagineOrder:
             problems.append("Guidance must be between 0 and 30.")
         if self.seed is not None and not 0 <= self.seed <= MAX_SEED:
             problems.append(f"Seed must be between 0 and {MAX_SEED}.")
+        if not 0 <= self.lora_scale <= MAX_LORA_SCALE:  # NaN fails this too
+            problems.append(
+                f"LoRA scale must be between 0 and {MAX_LORA_SCALE}: 1 is normal, lower "
+                "(e.g. 0.7) if pictures look overcooked, higher if they look little like your pet."
+            )
         if self.aspect not in ASPECTS:
             problems.append(f"Aspect must be one of: {', '.join(ASPECTS)}.")
         return problems
@@ -104,22 +116,23 @@ def put_token(prompt: str, subject: Subject) -> str:
     return f"a photo of {subject.token} {subject.class_noun}, {prompt}"
 
 
-async def pick_subject(db: Database, order: ImagineOrder) -> Subject | None:
+async def pick_subject(db: Database, settings: Settings, order: ImagineOrder) -> Subject | None:
+    """The pet named in the order, else the owner's latest ready one (None: plain SDXL). A
+    pet that cannot draw yet is refused with what its training is doing."""
     if order.subject_name:
-        subject = await subjects.by_name(db, order.owner_id, order.subject_name.strip().lower())
+        subject = await subjects.by_name(db, order.owner_id, normalise_name(order.subject_name))
         if subject is None:
             shown = sanitize_display_name(order.subject_name)[:40]
             raise ImagineRefused([f"You have no pet named '{shown}'. /status lists yours."])
         if subject.status is not SubjectStatus.READY:
-            raise ImagineRefused(
-                [
-                    f"{subject.name} is not ready yet ({subject.status.value}). "
-                    "/status shows progress."
-                ]
-            )
+            raise ImagineRefused([await not_ready_reason(db, settings, subject)])
         return subject
     subject = await subjects.latest_ready(db, order.owner_id)
     if subject is None and TOK.search(order.prompt):
+        mine = await subjects.list_for_owner(db, order.owner_id)  # none is ready
+        waiting = [s for s in mine if s.status in _TRAINING_STATES]
+        if mine:  # right after /train: the pet that is still training, named as such
+            raise ImagineRefused([await not_ready_reason(db, settings, (waiting or mine)[-1])])
         raise ImagineRefused(
             ["Your prompt uses TOK, but you have no trained pet yet. Start with /train."]
         )
@@ -130,7 +143,7 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
     problems = order.problems(settings)
     if problems:
         raise ImagineRefused(problems)
-    subject = await pick_subject(db, order)
+    subject = await pick_subject(db, settings, order)
     gen = settings.generation
     width, height = size_for(order.aspect, gen.resolution)
     prompt = order.prompt.strip()
@@ -149,6 +162,7 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
         "height": height,
         "aspect": order.aspect,
         "checkpoint_step": order.checkpoint_step,
+        "lora_scale": order.lora_scale,
     }
     if order.out_dir:
         params["out_dir"] = order.out_dir

@@ -6,7 +6,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from engine.store import Database, Job, JobKind, JobState, engines, jobs, subjects
+from engine.orders.checkpoint_choice import step_in_use
+from engine.orders.pet_states import pet_state
+from engine.store import Database, Job, JobKind, JobState, SubjectStatus, engines, jobs, subjects
 
 # Before any job has run on this machine: an H100 trains SDXL-LoRA at ~0.3 s/step at
 # 1024 px; a guess that errs long keeps promises (refined from the first finished job).
@@ -86,7 +88,11 @@ async def build_status(
                 "name": s.name,
                 "class_noun": s.class_noun,
                 "token": s.token,
-                "status": s.status.value,
+                "status": pet_state(s.status),  # "queued", as its job reads
+                "chosen_step": s.chosen_step,
+                "recommended_step": s.recommended_step,
+                # which step its pictures use, and why: "step 300, recommended: best likeness"
+                "model": step_in_use(s).describe() if s.status is SubjectStatus.READY else None,
             }
             for s in pets
         ],

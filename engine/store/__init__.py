@@ -1,15 +1,17 @@
 """The torch-free store: plain SQL over SQLite (aiosqlite), shared by the bot and the engine.
 
 Modules by table: ``jobs`` (the queue), ``endings`` (the one way each job ends), ``events``
-(the outbox), ``subjects`` (pets and their photos), ``engines`` (liveness). ``Database`` owns
+(the outbox), ``subjects`` (pets and their photos), ``engines`` (liveness), ``scores``
+(checkpoint scores). ``Database`` owns
 the connection and hands out ``Transaction``s; ``migrate`` owns the schema. A function that
 must commit together with others takes a ``Transaction`` and ends in ``_tx``.
 """
 
-from engine.store import endings, engines, events, jobs, subjects
+from engine.store import endings, engines, events, jobs, scores, subjects
 from engine.store.database import Database, Transaction
 from engine.store.migrate import SchemaError, migrate
 from engine.store.records import (
+    CheckpointScore,
     EngineHealth,
     Event,
     EventKind,
@@ -22,6 +24,7 @@ from engine.store.records import (
 )
 
 __all__ = [
+    "CheckpointScore",
     "Database",
     "EngineHealth",
     "Event",
@@ -39,5 +42,6 @@ __all__ = [
     "events",
     "jobs",
     "migrate",
+    "scores",
     "subjects",
 ]

@@ -5,6 +5,7 @@ pet's status in ONE transaction, so no reader ever sees a failed job whose pet s
 | ending     | job state   | event       | pet (train jobs only)     |
 |------------|-------------|-------------|---------------------------|
 | succeeded  | succeeded   | done        | ready, with its LoRA path |
+|            |             |             | and recommended step      |
 | failed     | failed      | failed      | failed                    |
 | cancelled  | cancelled   | cancelled   | failed                    |
 | released   | queued      | queued      | pending (waits its turn)  |
@@ -53,6 +54,7 @@ async def _end_tx(
     files: Sequence[str] = (),
     *,
     lora_path: str | None = None,
+    recommended_step: int | None = None,
     error: str | None = None,
 ) -> bool:
     where, where_args = guard
@@ -66,6 +68,10 @@ async def _end_tx(
     await append_event_tx(tx, job_id, ending.event, payload, files)
     if JobKind(row[0]) is JobKind.TRAIN and row[1] is not None:
         await _set_pet(tx, row[1], ending.pet, lora_path)
+        if ending is _SUCCEEDED:  # NULL when nothing was scored: the final step is used
+            await tx.execute(
+                "UPDATE subjects SET recommended_step = ? WHERE id = ?", (recommended_step, row[1])
+            )
     return True
 
 
@@ -87,11 +93,22 @@ async def succeed(
     files: Sequence[str] = (),
     *,
     lora_path: str | None = None,
+    recommended_step: int | None = None,
 ) -> bool:
-    """Done: a training's pet becomes ready with ``lora_path``; pictures are in ``files``."""
+    """Done: a training's pet becomes ready with ``lora_path`` and the step its scores
+    recommend (None: the final step); pictures are in ``files``."""
     guard = _running_on(engine_id)
     async with db.transaction() as tx:
-        return await _end_tx(tx, job_id, _SUCCEEDED, guard, payload, files, lora_path=lora_path)
+        return await _end_tx(
+            tx,
+            job_id,
+            _SUCCEEDED,
+            guard,
+            payload,
+            files,
+            lora_path=lora_path,
+            recommended_step=recommended_step,
+        )
 
 
 async def fail_tx(tx: Transaction, job_id: int, engine_id: str | None, error: str) -> bool:

@@ -37,6 +37,16 @@ async def append_event(
         return await append_event_tx(tx, job_id, kind, payload, files)
 
 
+async def has_step_event_tx(tx: Transaction, job_id: int, kind: EventKind, step: int) -> bool:
+    """Whether the job already has a `kind` event for `step` (a resumed job redrawing it)."""
+    row = await tx.fetch_one(
+        """SELECT 1 FROM events WHERE job_id = ? AND kind = ?
+               AND json_extract(payload, '$.step') = ? LIMIT 1""",
+        (job_id, kind.value, step),
+    )
+    return row is not None
+
+
 async def undelivered(db: Database, limit: int = 100) -> list[Event]:
     """Oldest first, so a job's messages arrive in the order they happened."""
     rows = await db.fetch_all(

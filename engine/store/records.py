@@ -54,9 +54,10 @@ class Subject:
     token: str
     status: SubjectStatus
     lora_path: str | None
-    chosen_step: int | None
+    chosen_step: int | None  # picked by the owner from a preview; wins over the recommendation
     created_at: float
     updated_at: float
+    recommended_step: int | None = None  # the engine's pick from the scores; None: final step
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Subject:
@@ -141,6 +142,22 @@ class Event:
         values["payload"] = json.loads(values["payload"])
         values["files"] = json.loads(values["files"])
         return cls(**values)
+
+
+@dataclass(frozen=True)
+class CheckpointScore:
+    """One checkpoint's preview scores: cosine similarities, each in [-1, 1]."""
+
+    job_id: int
+    step: int
+    identity: float  # DINO, previews x the owner's photos: "likeness"
+    clip_image: float  # CLIP-I, the same with CLIP image embeddings
+    clip_text: float  # CLIP-T, each preview x its prompt (class noun for the token)
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> CheckpointScore:
+        return cls(**dict(row))
 
 
 @dataclass(frozen=True)

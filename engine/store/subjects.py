@@ -66,6 +66,12 @@ async def by_name(db: Database, owner_id: int, name: str) -> Subject | None:
     return Subject.from_row(row) if row else None
 
 
+async def named(db: Database, name: str) -> list[Subject]:
+    """Every owner's pet called `name` (the command line does not know the owner)."""
+    rows = await db.fetch_all("SELECT * FROM subjects WHERE name = ? ORDER BY id", (name,))
+    return [Subject.from_row(r) for r in rows]
+
+
 async def list_for_owner(db: Database, owner_id: int | None = None) -> list[Subject]:
     if owner_id is None:
         rows = await db.fetch_all("SELECT * FROM subjects ORDER BY id")

@@ -2,6 +2,8 @@
 
 The seed's script ran the VAE and both text encoders on every step; here they run once,
 then leave the GPU, and each step only samples from the stored latent distributions.
+Photos are kept per aspect-ratio bucket (`engine.intake.crops`): a micro-batch is one
+tensor, so it never mixes buckets.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 )
 from PIL import Image
 
-from engine.intake import square_crop
+from engine.intake import Bucket, Framed, frame
 from engine.training.request import TrainRequest
 
 _ENCODE_BATCH = 4  # four 1024 px images through the VAE encoder fit beside SDXL on 24 GB
@@ -34,8 +36,10 @@ class PromptEmbedding:
 
 @dataclass(frozen=True)
 class LatentSet:
-    """VAE latent distributions of training images (already times the scaling factor)."""
+    """VAE latent distributions of the training images of ONE bucket (times the scaling
+    factor), with their SDXL time ids."""
 
+    bucket: Bucket
     mean: torch.Tensor  # (N, 4, h, w)
     std: torch.Tensor
     time_ids: torch.Tensor  # (N, 6): original size, crop top-left, target size
@@ -43,20 +47,35 @@ class LatentSet:
     def __len__(self) -> int:
         return self.mean.shape[0]
 
-    def sample(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """`count` latents drawn with `generator` (CPU), and their time ids."""
-        index = torch.randint(len(self), (count,), generator=generator)
-        eps = torch.randn((count, *self.mean.shape[1:]), generator=generator)
+    def draw(self, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """One latent (1, 4, h, w) drawn with `generator` (CPU), and its time ids (1, 6)."""
+        index = torch.randint(len(self), (1,), generator=generator)
+        eps = torch.randn((1, *self.mean.shape[1:]), generator=generator)
         index = index.to(self.mean.device)
-        latents = self.mean[index] + self.std[index] * eps.to(self.mean.device)
-        return latents, self.time_ids[index]
+        latent = self.mean[index] + self.std[index] * eps.to(self.mean.device)
+        return latent, self.time_ids[index]
+
+
+@dataclass(frozen=True)
+class BucketedLatents:
+    sets: dict[Bucket, LatentSet]
+
+    def __len__(self) -> int:
+        return sum(len(s) for s in self.sets.values())
+
+    def pick_bucket(self, generator: torch.Generator) -> Bucket:
+        """A bucket with probability proportional to its photos: every photo is equally
+        likely to be trained on at any step, whatever its shape."""
+        buckets = list(self.sets)
+        weights = torch.tensor([len(self.sets[b]) for b in buckets], dtype=torch.float64)
+        return buckets[int(torch.multinomial(weights, 1, generator=generator))]
 
 
 @dataclass(frozen=True)
 class TrainingCache:
-    instance: LatentSet
+    instance: BucketedLatents
     instance_prompt: PromptEmbedding
-    prior: LatentSet | None  # class images, when prior preservation is on
+    prior: BucketedLatents | None  # class images (same buckets), with prior preservation
     class_prompt: PromptEmbedding | None
     validation: list[PromptEmbedding]  # so previews need no text encoder
 
@@ -73,21 +92,34 @@ def encode_prompt(
     return PromptEmbedding(embeds, pooled, negative, negative_pooled)
 
 
-def encode_images(
-    pipeline: StableDiffusionXLPipeline,
-    paths: Sequence[Path],
-    resolution: int,
-    device: torch.device,
-) -> LatentSet:
-    """Centre-crop each image to `resolution` and store its VAE latent distribution."""
-    vae = pipeline.vae
-    crops, sides = [], []
+def frame_photos(paths: Sequence[Path], resolution: int) -> list[Framed]:
+    framed = []
     for path in paths:
         with Image.open(path) as image:
-            photo = image.convert("RGB")
-        sides.append(min(photo.size))
-        crops.append(square_crop(photo, resolution))
-    pixels = pipeline.image_processor.preprocess(crops).to(device, torch.float32)
+            framed.append(frame(image, resolution))
+    return framed
+
+
+def encode_images(
+    pipeline: StableDiffusionXLPipeline, framed: Sequence[Framed], device: torch.device
+) -> BucketedLatents:
+    """Store each framed photo's VAE latent distribution, grouped by bucket."""
+    by_bucket: dict[Bucket, list[Framed]] = {}
+    for photo in framed:
+        by_bucket.setdefault(photo.bucket, []).append(photo)
+    sets = {b: _encode_bucket(pipeline, b, group, device) for b, group in by_bucket.items()}
+    return BucketedLatents(sets)
+
+
+def _encode_bucket(
+    pipeline: StableDiffusionXLPipeline,
+    bucket: Bucket,
+    framed: Sequence[Framed],
+    device: torch.device,
+) -> LatentSet:
+    vae = pipeline.vae
+    pixels = pipeline.image_processor.preprocess([f.image for f in framed])
+    pixels = pixels.to(device, torch.float32)
     means, stds = [], []
     with torch.no_grad():
         for chunk in pixels.split(_ENCODE_BATCH):
@@ -95,19 +127,21 @@ def encode_images(
             means.append(dist.mean.float())
             stds.append(dist.std.float())
     scale = vae.config.scaling_factor
-    # SDXL micro-conditioning: the square region's size before resizing (so a small photo
-    # teaches "upscaled" rather than "blurry TOK cat"), crop at (0, 0), target size.
+    # SDXL micro-conditioning: the photo's size before resizing (so a small photo teaches
+    # "upscaled" rather than "blurry TOK cat"), where the bucket was cut from it, and the
+    # bucket's size: the truth about each framing, as SDXL was trained.
     time_ids = torch.tensor(
-        [[side, side, 0, 0, resolution, resolution] for side in sides],
+        [[*f.original_size, *f.crop_top_left, bucket.height, bucket.width] for f in framed],
         dtype=torch.float32,
         device=device,
     )
-    return LatentSet(torch.cat(means) * scale, torch.cat(stds) * scale, time_ids)
+    return LatentSet(bucket, torch.cat(means) * scale, torch.cat(stds) * scale, time_ids)
 
 
 def build_cache(
     pipeline: StableDiffusionXLPipeline,
     request: TrainRequest,
+    instance: Sequence[Framed],
     class_images: Sequence[Path],
     device: torch.device,
 ) -> TrainingCache:
@@ -119,12 +153,14 @@ def build_cache(
     weight_dtype = pipeline.vae.dtype
     if weight_dtype != torch.float32:
         pipeline.vae.to(dtype=torch.float32)
-    instance = encode_images(pipeline, request.photo_paths, resolution, device)
-    prior = encode_images(pipeline, class_images, resolution, device) if class_images else None
+    latents = encode_images(pipeline, instance, device)
+    prior = None
+    if class_images:
+        prior = encode_images(pipeline, frame_photos(class_images, resolution), device)
     if weight_dtype != torch.float32:
         pipeline.vae.to(dtype=weight_dtype)
     return TrainingCache(
-        instance=instance,
+        instance=latents,
         instance_prompt=encode_prompt(pipeline, request.instance_prompt, device),
         prior=prior,
         class_prompt=encode_prompt(pipeline, request.class_prompt, device) if prior else None,

@@ -2,6 +2,7 @@
 
     job_dir/checkpoints/step-000100/
         pytorch_lora_weights.safetensors   diffusers format: pipeline.load_lora_weights(dir)
+        pet_kohya.safetensors              the same LoRA in kohya format (ComfyUI, A1111/Forge)
         optimizer.pt                       optimizer (and fp16 loss-scaler) state
         rng.pt                             torch/python/numpy/cuda RNG states
         state.json                         step, loss, resolved config, token, class, model
@@ -32,7 +33,8 @@ from diffusers.utils import convert_state_dict_to_diffusers, convert_unet_state_
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from engine.orders.lora_files import LORA_WEIGHTS
+from engine.orders.lora_files import KOHYA_WEIGHTS, LORA_WEIGHTS
+from engine.training.kohya import save_kohya
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +56,16 @@ def checkpoints_root(job_dir: Path) -> Path:
 
 
 def save_lora(directory: Path, unet: UNet2DConditionModel) -> None:
-    """The UNet's LoRA in diffusers format, with its LoraConfig as safetensors metadata."""
+    """The UNet's LoRA in diffusers format, with its LoraConfig as safetensors metadata, and
+    the same weights in kohya format beside it (what ComfyUI and A1111/Forge load)."""
+    weights = get_peft_model_state_dict(unet)
+    config = unet.peft_config["default"]
     StableDiffusionXLPipeline.save_lora_weights(
         directory,
-        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(unet)),
-        unet_lora_adapter_metadata=unet.peft_config["default"].to_dict(),
+        unet_lora_layers=convert_state_dict_to_diffusers(weights),
+        unet_lora_adapter_metadata=config.to_dict(),
     )
+    save_kohya(directory / KOHYA_WEIGHTS, weights, rank=config.r, alpha=config.lora_alpha)
 
 
 def apply_lora(unet: UNet2DConditionModel, lora: dict[str, torch.Tensor]) -> None:

@@ -12,7 +12,9 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
     StableDiffusionXLPipeline,
 )
 from diffusers.schedulers.scheduling_ddpm import DDPMScheduler
+from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
+from engine.models.sampling import generation_scheduler
 from engine.training.cache import TrainingCache
 from engine.training.checkpoints import (
     apply_lora,
@@ -21,8 +23,8 @@ from engine.training.checkpoints import (
     restore_rng,
     save_checkpoint,
 )
-from engine.training.objective import denoising_loss, draw_batch, step_generator
-from engine.training.precision import Precision
+from engine.training.objective import denoising_loss, draw_batch
+from engine.training.precision import Precision, micro_batch_size
 from engine.training.preview import render_preview, save_preview
 from engine.training.request import TrainRequest
 
@@ -33,6 +35,7 @@ _TIMING_SMOOTHING = 0.1  # EMA weight of the newest step: a steady ETA that foll
 class LoraFit:
     pipeline: StableDiffusionXLPipeline  # its UNet already carries the trainable LoRA
     scheduler: DDPMScheduler  # the training noise schedule (the pipeline's is for sampling)
+    sampler: DPMSolverMultistepScheduler  # previews draw as /imagine does
     cache: TrainingCache
     request: TrainRequest
     precision: Precision
@@ -40,6 +43,7 @@ class LoraFit:
     parameters: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
+    micro_batch: int  # samples per UNet pass; effective_batch / micro_batch are accumulated
     seconds_per_step: float = math.nan
 
     @classmethod
@@ -55,6 +59,7 @@ class LoraFit:
         return cls(
             pipeline=pipeline,
             scheduler=DDPMScheduler.from_config(pipeline.scheduler.config),
+            sampler=generation_scheduler(pipeline),
             cache=cache,
             request=request,
             precision=precision,
@@ -62,6 +67,7 @@ class LoraFit:
             parameters=parameters,
             optimizer=_optimizer(parameters, request.config.learning_rate, precision),
             scaler=torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler),
+            micro_batch=micro_batch_size(request.config, precision, device),
         )
 
     def resume(self) -> tuple[int, float]:
@@ -77,25 +83,26 @@ class LoraFit:
         return checkpoint.step, checkpoint.loss
 
     def optimizer_step(self, step: int) -> float:
-        """One optimizer step (1-based `step`) over `gradient_accumulation` micro-batches."""
+        """One optimizer step (1-based `step`) over `effective_batch` samples, taken
+        `micro_batch` at a time with their gradients accumulated."""
         began = time.perf_counter()
         config = self.request.config
-        accumulation = config.gradient_accumulation
+        accumulation = config.effective_batch // self.micro_batch
         autocast = torch.autocast(
             self.device.type,
             dtype=self.precision.autocast or torch.float32,
             enabled=self.precision.autocast is not None,
         )
+        num_timesteps = self.scheduler.config["num_train_timesteps"]
         total = 0.0
         for micro in range(accumulation):
-            generator = step_generator(config.seed, step, micro)
+            samples = range(micro * self.micro_batch, (micro + 1) * self.micro_batch)
             with autocast:
-                batch = draw_batch(self.cache, config.batch_size, generator)
+                batch = draw_batch(self.cache, config.seed, step, samples, num_timesteps)
                 loss = denoising_loss(
                     self.pipeline.unet,
                     self.scheduler,
                     batch,
-                    generator,
                     config.snr_gamma,
                     config.prior_loss_weight,
                 )
@@ -135,16 +142,10 @@ class LoraFit:
         return path
 
     def preview(self, step: int) -> Path:
-        config = self.request.config
-        grid = render_preview(
-            self.pipeline,
-            self.cache.validation,
-            config.resolution,
-            config.preview_steps,
-            config.seed,
-            self.device,
+        images = render_preview(
+            self.pipeline, self.sampler, self.cache.validation, self.request, self.device
         )
-        return save_preview(self.request.job_dir, step, grid)
+        return save_preview(self.request.job_dir, step, images)
 
 
 def _optimizer(

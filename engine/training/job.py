@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.job_control import JobControl
+from engine.orders.checkpoint_choice import recommend_step, step_in_use
 from engine.orders.enrolment import resolve_config
+from engine.orders.lora_files import checkpoint_weights
+from engine.scoring.plot import plot_scores
 from engine.settings import Settings
-from engine.store import Database, Job, SubjectStatus, endings, subjects
-from engine.training.progress import TrainingProgress
+from engine.store import CheckpointScore, Database, Job, SubjectStatus, endings, scores, subjects
+from engine.training.progress import ScoringTarget, TrainingProgress
 from engine.training.request import TrainingHooks, TrainRequest, TrainResult
 
 if TYPE_CHECKING:
@@ -38,6 +43,7 @@ async def build_request(db: Database, settings: Settings, job: Job) -> TrainRequ
         vae=settings.vae or None,
         device=settings.device,
         priors_dir=settings.priors_dir,
+        generation=settings.generation,
     )
 
 
@@ -50,11 +56,19 @@ async def run_train_job(
     request = await build_request(db, settings, job)
     assert job.subject_id is not None
     await subjects.set_status(db, job.subject_id, SubjectStatus.TRAINING)
+    progress.score_against(ScoringTarget(request.photo_paths, request.class_noun_prompts()))
     result = await asyncio.to_thread(train_on, request, progress, resident)
     subject = await subjects.get(db, job.subject_id)
     if subject is None:
         raise SubjectGoneError("The pet for this training was deleted.")
-    samples = sorted((request.job_dir / "previews").glob("step-*.png"))[-1:]
+    scored = await scores.for_job(db, job.id) if settings.scoring.enabled else []
+    recommended = await _recommendation(db, settings, subject.id, scored, result.steps)
+    in_use = step_in_use(replace(subject, recommended_step=recommended))
+    files = _sample(request.job_dir, in_use.step)
+    if scored:  # the chart of every checkpoint's scores, the step in use marked
+        chart = request.job_dir / "scores.png"
+        marked = in_use.step if in_use.step is not None else result.steps
+        files.append(await asyncio.to_thread(plot_scores, scored, marked, chart))
     await endings.succeed(
         db,
         job.id,
@@ -67,10 +81,42 @@ async def run_train_job(
             "resumed_from": result.resumed_from,
             "final_loss": result.final_loss,
             "example": f"/imagine prompt: a photo of TOK {subject.class_noun} on a skateboard",
+            "recommended_step": recommended,
+            "step_in_use": {"step": in_use.step, "reason": in_use.reason},
+            "scores": _scores_of(scored, in_use.step),
         },
-        [settings.data_relative(p) for p in samples],
+        [settings.data_relative(p) for p in files],
         lora_path=settings.data_relative(result.lora_dir),
+        recommended_step=recommended,
     )
+
+
+async def _recommendation(
+    db: Database, settings: Settings, subject_id: int, scored: list[CheckpointScore], final: int
+) -> int | None:
+    """The recommended step (see `recommend_step`) among the steps /imagine can load: the
+    final one, and every checkpoint whose LoRA weights are still on disk."""
+    choosable = {final}
+    for score in scored:
+        if await checkpoint_weights(db, settings, subject_id, score.step) is not None:
+            choosable.add(score.step)
+    return recommend_step(scored, choosable, settings.scoring.prompt_margin)
+
+
+def _sample(job_dir: Path, step: int | None) -> list[Path]:
+    """The preview grid of the step in use, else the last one drawn."""
+    grids = sorted((job_dir / "previews").glob("step-*.png"))
+    chosen = [g for g in grids if step is not None and g.name == f"step-{step:06d}.png"]
+    return chosen or grids[-1:]
+
+
+def _scores_of(scored: list[CheckpointScore], step: int | None) -> dict[str, float] | None:
+    """The scores of the step in use (of the final step when that is in use)."""
+    wanted = step if step is not None else max((s.step for s in scored), default=None)
+    for score in scored:
+        if score.step == wanted:
+            return {"identity": score.identity, "clip_text": score.clip_text}
+    return None
 
 
 def train_on(

@@ -11,13 +11,17 @@ so no preview showed a checkpoint one could pick. Here a preview is drawn at eac
 step, so "the grid at step 300 looked best" names a model the user can choose.
 (3) Its photo order, noise and timesteps came from global RNG streams that a restart cannot
 rewind, so a resumed run trained on different noise than an uninterrupted one. Here every
-micro-batch draws from a generator seeded with (seed, step, micro): a run resumed from a
-checkpoint ends with exactly the LoRA an uninterrupted run makes (a test checks this).
+sample draws from a generator seeded with (seed, step, sample): a run resumed from a
+checkpoint ends with exactly the LoRA an uninterrupted run makes, and batch 4 x
+accumulation 1 trains the LoRA batch 1 x accumulation 4 does (tests check both).
+(4) It centre-cropped every photo to a square; here each photo trains at its nearest
+aspect-ratio bucket (`engine.intake.crops`), with SDXL's size conditioning telling the truth.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -29,11 +33,14 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 from diffusers.training_utils import cast_training_params
 from peft import LoraConfig
 
+from engine.intake import Bucket, Framed
 from engine.models.loading import load_pipeline, resolve_device
-from engine.training.cache import build_cache
+from engine.models.sampling import generation_scheduler
+from engine.training.cache import build_cache, encode_prompt, frame_photos
 from engine.training.checkpoints import replace_directory, save_lora
 from engine.training.fit import LoraFit
 from engine.training.precision import Precision, resolve_precision
+from engine.training.preview import preview_path
 from engine.training.priors import class_images_dir, ensure_class_images
 from engine.training.request import (
     InvalidTrainRequest,
@@ -75,12 +82,22 @@ def train_lora(
             f"the lent pipeline is {pipeline.unet.dtype}, training needs {precision.weight_dtype}"
         )
     _freeze(pipeline)
-    class_images = _class_images(pipeline, request) if config.prior_preservation else []
-    cache = build_cache(pipeline, request, class_images, device)
+    photos = frame_photos(request.photo_paths, config.resolution)
+    class_images = (
+        _class_images(pipeline, request, photos, device) if config.prior_preservation else []
+    )
+    cache = build_cache(pipeline, request, photos, class_images, device)
     _park_encoders(pipeline)
     _add_lora(pipeline.unet, config.rank, config.seed, precision)
     fit = LoraFit.start(pipeline, cache, request, precision, device)
     start, loss = fit.resume()
+    if (
+        start
+        and _previewed_at(request, start)
+        and not preview_path(request.job_dir, start).exists()
+    ):
+        # Killed while drawing this checkpoint's preview: no checkpoint goes without one.
+        hooks.on_preview(start, fit.preview(start))
     for step in range(start + 1, config.steps + 1):
         loss = fit.optimizer_step(step)
         hooks.on_progress(step, config.steps, loss, fit.seconds_per_step)
@@ -88,7 +105,7 @@ def train_lora(
         saved = step % config.checkpoint_every == 0 or step == config.steps
         if saved:
             hooks.on_checkpoint(step, fit.checkpoint(step, loss))
-            if cache.validation:
+            if _previewed_at(request, step):
                 hooks.on_preview(step, fit.preview(step))
         if hooks.should_stop():
             if not saved:
@@ -104,20 +121,49 @@ def _freeze(pipeline: StableDiffusionXLPipeline) -> None:
         model.requires_grad_(False)
 
 
-def _class_images(pipeline: StableDiffusionXLPipeline, request: TrainRequest) -> list[Path]:
-    # Before the LoRA exists: class images must show the base model's idea of the class.
+def _previewed_at(request: TrainRequest, step: int) -> bool:
     config = request.config
-    directory = class_images_dir(
-        request.priors_dir, request.base_model, request.class_noun, config.resolution
-    )
-    return ensure_class_images(
-        pipeline,
-        directory,
-        request.class_noun,
-        config.num_class_images,
-        config.resolution,
-        config.preview_steps,
-    )
+    checkpointed = step % config.checkpoint_every == 0 or step == config.steps
+    return checkpointed and bool(config.validation_prompts)
+
+
+def _class_images(
+    pipeline: StableDiffusionXLPipeline,
+    request: TrainRequest,
+    photos: list[Framed],
+    device: torch.device,
+) -> list[Path]:
+    """`num_class_images` class images, shared out over the photos' buckets in proportion.
+    Before the LoRA exists: they must show the base model's idea of the class."""
+    config, generation = request.config, request.generation
+    scheduler = generation_scheduler(pipeline)
+    prompt = encode_prompt(pipeline, request.class_prompt, device)
+    counts: dict[Bucket, int] = {}
+    for photo in photos:
+        counts[photo.bucket] = counts.get(photo.bucket, 0) + 1
+    paths: list[Path] = []
+    for bucket, count in counts.items():
+        wanted = math.ceil(config.num_class_images * count / len(photos))
+        directory = class_images_dir(
+            request.priors_dir,
+            request.base_model,
+            request.class_noun,
+            bucket,
+            request.preview_steps,
+            generation.guidance_scale,
+        )
+        paths += ensure_class_images(
+            pipeline,
+            scheduler,
+            directory,
+            request.class_noun,
+            prompt,
+            wanted,
+            bucket,
+            request.preview_steps,
+            generation.guidance_scale,
+        )
+    return paths
 
 
 def _park_encoders(pipeline: StableDiffusionXLPipeline) -> None:

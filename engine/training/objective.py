@@ -1,7 +1,9 @@
 """One micro-batch's DreamBooth loss: noise the cached latents, predict, Min-SNR-weighted MSE.
 
-All randomness comes from the generator passed in, which the loop seeds with (seed, step),
-so step N draws the same photo, noise and timestep whether or not the run was resumed.
+All randomness comes from generators seeded with (seed, step, sample): the step's bucket
+from the step's own, each sample's photo, noise and timestep (and its class image's) from
+the sample's. So step N draws the same whether or not the run was resumed, and however
+its samples are split into micro-batches.
 """
 
 from __future__ import annotations
@@ -18,36 +20,54 @@ from diffusers.training_utils import compute_snr
 
 from engine.training.cache import TrainingCache
 
+BUCKET_DRAW = -1  # the `sample` whose generator picks the step's bucket
 
-def step_generator(seed: int, step: int, micro: int) -> torch.Generator:
-    """A CPU generator for one micro-batch, independent of every other one."""
-    digest = hashlib.sha256(f"{seed}:{step}:{micro}".encode()).digest()
+
+def step_generator(seed: int, step: int, sample: int) -> torch.Generator:
+    """A CPU generator for one sample of one step, independent of every other one."""
+    digest = hashlib.sha256(f"{seed}:{step}:{sample}".encode()).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little"))
 
 
 @dataclass(frozen=True)
 class Batch:
     latents: torch.Tensor  # instance samples first, then as many class samples (if any)
+    noise: torch.Tensor
+    timesteps: torch.Tensor
     time_ids: torch.Tensor
     embeds: torch.Tensor
     pooled: torch.Tensor
     has_prior: bool
 
 
-def draw_batch(cache: TrainingCache, batch_size: int, generator: torch.Generator) -> Batch:
-    parts = [(cache.instance, cache.instance_prompt)]
+def draw_batch(
+    cache: TrainingCache, seed: int, step: int, samples: range, num_timesteps: int
+) -> Batch:
+    """Samples `samples` of step `step`, all from the bucket the step drew."""
+    bucket = cache.instance.pick_bucket(step_generator(seed, step, BUCKET_DRAW))
+    parts = [(cache.instance.sets[bucket], cache.instance_prompt)]
     if cache.prior is not None and cache.class_prompt is not None:
-        parts.append((cache.prior, cache.class_prompt))
-    latents, time_ids, embeds, pooled = [], [], [], []
-    for latent_set, prompt in parts:
-        sample, ids = latent_set.sample(batch_size, generator)
-        latents.append(sample)
-        time_ids.append(ids)
-        embeds.append(prompt.embeds.expand(batch_size, -1, -1))
-        pooled.append(prompt.pooled.expand(batch_size, -1))
-    has_prior = len(parts) > 1
+        parts.append((cache.prior.sets[bucket], cache.class_prompt))
+    generators = [step_generator(seed, step, sample) for sample in samples]
+    latents, noise, timesteps, time_ids, embeds, pooled = [], [], [], [], [], []
+    for latent_set, prompt in parts:  # a sample's class draw follows its instance draw
+        for generator in generators:
+            latent, ids = latent_set.draw(generator)
+            latents.append(latent)
+            time_ids.append(ids)
+            noise.append(torch.randn(latent.shape, generator=generator))
+            timesteps.append(torch.randint(0, num_timesteps, (1,), generator=generator))
+        embeds.append(prompt.embeds.expand(len(samples), -1, -1))
+        pooled.append(prompt.pooled.expand(len(samples), -1))
+    device = latents[0].device
     return Batch(
-        torch.cat(latents), torch.cat(time_ids), torch.cat(embeds), torch.cat(pooled), has_prior
+        latents=torch.cat(latents),
+        noise=torch.cat(noise).to(device),
+        timesteps=torch.cat(timesteps).to(device),
+        time_ids=torch.cat(time_ids),
+        embeds=torch.cat(embeds),
+        pooled=torch.cat(pooled),
+        has_prior=len(parts) > 1,
     )
 
 
@@ -55,17 +75,12 @@ def denoising_loss(
     unet: UNet2DConditionModel,
     scheduler: DDPMScheduler,
     batch: Batch,
-    generator: torch.Generator,
     snr_gamma: float | None,
     prior_loss_weight: float,
 ) -> torch.Tensor:
     """instance loss + prior_loss_weight * class loss, each Min-SNR weighted."""
-    latents = batch.latents
-    noise = torch.randn(latents.shape, generator=generator).to(latents.device)
-    count = latents.shape[0]
-    steps = scheduler.config["num_train_timesteps"]
-    drawn = torch.randint(0, steps, (count,), generator=generator).to(latents.device)
-    timesteps = cast(torch.IntTensor, drawn)  # diffusers' annotation; any integer tensor works
+    latents, noise = batch.latents, batch.noise
+    timesteps = cast(torch.IntTensor, batch.timesteps)  # diffusers' annotation; any ints work
     noisy = scheduler.add_noise(latents, noise, timesteps)
     prediction = unet(
         noisy,

@@ -59,3 +59,31 @@ def _auto(setting: str, cuda: bool) -> bool:
     # On CUDA both save most of the memory that decides whether SDXL fits a 16-24 GB card;
     # on the CPU they only cost time (checkpointing) or do not exist (8-bit Adam).
     return cuda if setting == "auto" else setting == "on"
+
+
+# Rough GPU memory of an SDXL LoRA training at 1024 px, before it is measured on a card
+# (BENCHMARKS.md, GPU day): the bf16 UNet, LoRA, optimizer and caches (~7 GB), plus the
+# activations of one sample, which scale with the pixel count.
+_BASE_GIB = 7.0
+_SAMPLE_GIB = {True: 1.5, False: 8.0}  # per 1024 px sample, with / without checkpointing
+_BUDGET_SHARE = 0.85  # of the free memory at start: room for a served /imagine and fragmentation
+
+
+def micro_batch_size(config: TrainingDefaults, precision: Precision, device: torch.device) -> int:
+    """How many samples go through the UNet at once; the rest of `effective_batch` is
+    gradient accumulation. Any split trains the same LoRA (every sample has its own
+    generator), so this only trades memory for speed: on the CPU 1 (a bigger batch is no
+    faster there), on CUDA the largest divisor of effective_batch that fits."""
+    if config.micro_batch != "auto":
+        return config.micro_batch
+    if device.type != "cuda":
+        return 1
+    free, _ = torch.cuda.mem_get_info(device)
+    budget = free / 2**30 * _BUDGET_SHARE - _BASE_GIB
+    per_sample = _SAMPLE_GIB[precision.gradient_checkpointing] * (config.resolution / 1024) ** 2
+    fitting = [
+        size
+        for size in range(1, config.effective_batch + 1)
+        if config.effective_batch % size == 0 and size * per_sample <= budget
+    ]
+    return max(fitting, default=1)

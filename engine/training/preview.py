@@ -1,7 +1,8 @@
 """Preview grids during training: the validation prompts, drawn with the current LoRA.
 
-Seeds are fixed per prompt, so the grids at step 100, 200, ... differ only by what the
-LoRA learned; that is how a user picks the step between "any cat" and overfitted.
+Drawn exactly as /imagine draws (`engine.models.sampling.draw_image`: its scheduler, step
+count and guidance), at fixed seeds per prompt, so the grids at step 100, 200, ... differ
+only by what the LoRA learned, and the step a user picks looks like what /imagine gives.
 """
 
 from __future__ import annotations
@@ -13,52 +14,69 @@ import torch
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
     StableDiffusionXLPipeline,
 )
+from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from PIL import Image
 
 from engine.intake import contact_sheet
+from engine.models.sampling import draw_image
 from engine.training.cache import PromptEmbedding
+from engine.training.request import TrainRequest
 
 _MAX_TILE = 256  # a 4-prompt grid of 256 px tiles is a quick Discord upload
 
 
 def render_preview(
     pipeline: StableDiffusionXLPipeline,
+    scheduler: DPMSolverMultistepScheduler,
     prompts: list[PromptEmbedding],
-    resolution: int,
-    inference_steps: int,
-    seed: int,
+    request: TrainRequest,
     device: torch.device,
-) -> Image.Image:
-    """One image per precomputed prompt, as a grid. The text encoders are not used."""
+) -> list[Image.Image]:
+    """One image per precomputed prompt (prompt i with seed `config.seed + i`). The text
+    encoders are not used; the VAE comes back to the device for the decode."""
     unet, vae = pipeline.unet, pipeline.vae
+    resolution = request.config.resolution
     parked = vae.device
     unet.eval()
     vae.to(device)
-    images: list[Image.Image] = []
     try:
-        with torch.no_grad():
-            for index, prompt in enumerate(prompts):
-                images += pipeline(
-                    prompt_embeds=prompt.embeds,
-                    pooled_prompt_embeds=prompt.pooled,
-                    negative_prompt_embeds=prompt.negative_embeds,
-                    negative_pooled_prompt_embeds=prompt.negative_pooled,
-                    height=resolution,
-                    width=resolution,
-                    num_inference_steps=inference_steps,
-                    generator=torch.Generator().manual_seed(seed + index),
-                ).images
+        return [
+            draw_image(
+                pipeline,
+                scheduler,
+                prompt,
+                width=resolution,
+                height=resolution,
+                steps=request.preview_steps,
+                guidance_scale=request.generation.guidance_scale,
+                seed=request.config.seed + index,
+            )
+            for index, prompt in enumerate(prompts)
+        ]
     finally:
         vae.to(parked)
         unet.train()
-    return contact_sheet(images, tile=min(resolution, _MAX_TILE))
 
 
-def save_preview(job_dir: Path, step: int, grid: Image.Image) -> Path:
-    """previews/step-000100.png, written whole or not at all (the bot may be reading it)."""
-    path = job_dir / "previews" / f"step-{step:06d}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
+def preview_path(job_dir: Path, step: int) -> Path:
+    """previews/step-000100.png; its single images are in previews/step-000100/0.png, …"""
+    return job_dir / "previews" / f"step-{step:06d}.png"
+
+
+def save_preview(job_dir: Path, step: int, images: list[Image.Image]) -> Path:
+    """The single images, then the grid (written last: its presence means the preview is
+    whole), each written whole or not at all (the bot and the scorer may be reading)."""
+    grid = preview_path(job_dir, step)
+    singles = grid.with_suffix("")
+    singles.mkdir(parents=True, exist_ok=True)
+    for index, image in enumerate(images):
+        _write_png(image, singles / f"{index}.png")
+    resolution = images[0].width
+    _write_png(contact_sheet(images, tile=min(resolution, _MAX_TILE)), grid)
+    return grid
+
+
+def _write_png(image: Image.Image, path: Path) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
-    grid.save(temporary, format="PNG")
+    image.save(temporary, format="PNG")
     os.replace(temporary, path)
-    return path

@@ -1,7 +1,10 @@
-"""Class images for prior preservation: generated once per (base model, class, resolution).
+"""Class images for prior preservation: generated once per (base model, class, bucket).
 
 Generating 100 SDXL images costs several GPU minutes, so every later subject of the same
-class reuses them, and only a shortfall (a job asking for more) is generated.
+class reuses them, and only a shortfall (a job asking for more) is generated. They are drawn
+at the instance photos' buckets (a class sample shares its instance sample's micro-batch,
+so its shape) and exactly as /imagine draws, so they show the base model's idea of the
+class as a user would see it.
 """
 
 from __future__ import annotations
@@ -12,29 +15,36 @@ import logging
 import os
 from pathlib import Path
 
-import torch
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
     StableDiffusionXLPipeline,
 )
+from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from PIL import Image
+
+from engine.intake import Bucket
+from engine.models.sampling import Conditioning, draw_image
 
 log = logging.getLogger(__name__)
 
-_BATCH = 4  # images per pipeline call: four 1024 px SDXL samples fit a 24 GB card
 
-
-def class_images_dir(priors_dir: Path, base_model: str, class_noun: str, resolution: int) -> Path:
-    key = hashlib.sha256(f"{base_model}|{class_noun}|{resolution}".encode()).hexdigest()[:16]
-    return priors_dir / key
+def class_images_dir(
+    priors_dir: Path, base_model: str, class_noun: str, bucket: Bucket, steps: int, guidance: float
+) -> Path:
+    """One folder per way of drawing them: another bucket or sampler means other images."""
+    about = f"{base_model}|{class_noun}|{bucket.width}x{bucket.height}|{steps}|{guidance}"
+    return priors_dir / hashlib.sha256(about.encode()).hexdigest()[:16]
 
 
 def ensure_class_images(
     pipeline: StableDiffusionXLPipeline,
+    scheduler: DPMSolverMultistepScheduler,
     directory: Path,
     class_noun: str,
+    prompt: Conditioning,
     count: int,
-    resolution: int,
-    inference_steps: int,
+    bucket: Bucket,
+    steps: int,
+    guidance: float,
 ) -> list[Path]:
     """Paths of `count` class images in `directory`, generating the missing ones.
 
@@ -42,23 +52,23 @@ def ensure_class_images(
     Call with the LoRA absent or disabled: these are the base model's idea of the class.
     """
     directory.mkdir(parents=True, exist_ok=True)
-    _describe(directory, class_noun, resolution)
+    _describe(directory, class_noun, bucket)
     paths = [directory / f"class-{index:04d}.png" for index in range(count)]
     missing = [index for index, path in enumerate(paths) if not path.is_file()]
     if missing:
         log.info("Generating %d class images of %r in %s", len(missing), class_noun, directory)
-    for start in range(0, len(missing), _BATCH):
-        batch = missing[start : start + _BATCH]
-        with torch.no_grad():
-            images = pipeline(
-                prompt=[f"a photo of {class_noun}"] * len(batch),
-                height=resolution,
-                width=resolution,
-                num_inference_steps=inference_steps,
-                generator=[torch.Generator().manual_seed(index) for index in batch],
-            ).images
-        for index, image in zip(batch, images, strict=True):
-            _write_atomically(image, paths[index])
+    for index in missing:
+        image = draw_image(
+            pipeline,
+            scheduler,
+            prompt,
+            width=bucket.width,
+            height=bucket.height,
+            steps=steps,
+            guidance_scale=guidance,
+            seed=index,
+        )
+        _write_atomically(image, paths[index])
     return paths
 
 
@@ -69,8 +79,9 @@ def _write_atomically(image: Image.Image, path: Path) -> None:
     os.replace(temporary, path)
 
 
-def _describe(directory: Path, class_noun: str, resolution: int) -> None:
+def _describe(directory: Path, class_noun: str, bucket: Bucket) -> None:
     # The directory name is a hash; this says to a person what is inside.
     about = directory / "about.json"
     if not about.exists():
-        about.write_text(json.dumps({"class_noun": class_noun, "resolution": resolution}))
+        size = {"width": bucket.width, "height": bucket.height}
+        about.write_text(json.dumps({"class_noun": class_noun, **size}))

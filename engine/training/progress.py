@@ -2,18 +2,36 @@
 and outbox events; the job's stop signal is the trainer's ``should_stop``.
 
 The trainer runs on a worker thread; each hook hops onto the engine's event loop and waits,
-so every event is committed before training goes on.
+so every event is committed before training goes on. A preview is scored on that thread
+before its event is written, and its scores commit with the event: no preview message
+without its scores, and a checkpoint the trainer previews again (on resume) is scored again
+without a second message.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.job_control import JobControl
-from engine.store import Database, EventKind, events, jobs
+from engine.store import Database, EventKind, events, jobs, scores
+
+if TYPE_CHECKING:
+    from engine.scoring.scorers import PreviewScorer, PreviewScores
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScoringTarget:
+    """What a job's previews are scored against."""
+
+    photos: Sequence[Path]  # the owner's photos
+    prompts: Sequence[str]  # the validation prompts with the class noun for the token
 
 
 class TrainingProgress:
@@ -23,6 +41,7 @@ class TrainingProgress:
         self,
         control: JobControl,
         serve_waiting_generation: Callable[[], None] | None = None,
+        scorer: PreviewScorer | None = None,
     ) -> None:
         self._control = control
         self._job_id = control.job.id
@@ -30,6 +49,12 @@ class TrainingProgress:
         self._last_progress = 0.0
         # Draws a waiting generation job, if any, between two optimizer steps.
         self._serve_waiting_generation = serve_waiting_generation
+        self._scorer = scorer  # None: scoring is off
+        self._target: ScoringTarget | None = None
+
+    def score_against(self, target: ScoringTarget) -> None:
+        """Score previews from now on (the job's request knows the photos and prompts)."""
+        self._target = target
 
     @property
     def _db(self) -> Database:
@@ -70,9 +95,45 @@ class TrainingProgress:
 
     def on_preview(self, step: int, image_path: Path) -> None:
         files = [self._control.settings.data_relative(image_path)]
-        self._control.wait(
-            events.append_event(self._db, self._job_id, EventKind.PREVIEW, {"step": step}, files)
-        )
+        scored = self._score(step, image_path)
+        self._control.wait(self._preview(step, files, scored))
+
+    def _score(self, step: int, grid: Path) -> PreviewScores | None:
+        """The checkpoint's scores, or None (scoring off or impossible: the preview is still
+        shown, and the pet falls back to its final step). Never fails the training."""
+        if self._scorer is None or self._target is None:
+            return None
+        from engine.scoring.loading import ScorerUnavailableError
+        from engine.scoring.scorers import preview_images
+
+        previews = preview_images(grid)
+        if not previews:
+            log.warning("job %s: no preview images beside %s to score", self._job_id, grid)
+            return None
+        try:
+            return self._scorer.score(previews, self._target.prompts, self._target.photos)
+        except ScorerUnavailableError as err:
+            log.warning("job %s: previews not scored: %s", self._job_id, err)
+        except Exception:
+            log.exception("job %s: scoring the previews of step %s failed", self._job_id, step)
+        return None
+
+    async def _preview(self, step: int, files: list[str], scored: PreviewScores | None) -> None:
+        payload: dict[str, Any] = {"step": step}
+        if scored is not None:
+            payload["scores"] = scored.as_payload()
+        async with self._db.transaction() as tx:
+            if scored is not None:
+                await scores.record_tx(
+                    tx,
+                    self._job_id,
+                    step,
+                    identity=scored.identity,
+                    clip_image=scored.clip_image,
+                    clip_text=scored.clip_text,
+                )
+            if not await events.has_step_event_tx(tx, self._job_id, EventKind.PREVIEW, step):
+                await events.append_event_tx(tx, self._job_id, EventKind.PREVIEW, payload, files)
 
     def should_stop(self) -> bool:
         return self._control.should_stop()

@@ -6,11 +6,11 @@ Torch-free on purpose: the engine builds a `TrainRequest` before anything heavy 
 from __future__ import annotations
 
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from engine.settings import TrainingDefaults
+from engine.settings import GenerationDefaults, TrainingDefaults
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,12 @@ class TrainRequest:
     vae: str | None  # replacement VAE (fp16-fix), or None for the base model's own
     device: str  # "auto" | "cpu" | "cuda" | "cuda:1"
     priors_dir: Path  # shared class-image cache root
+    # /imagine's sampling: previews and class images are drawn exactly the same way.
+    generation: GenerationDefaults = field(default_factory=GenerationDefaults)
+
+    @property
+    def preview_steps(self) -> int:
+        return self.config.preview_steps or self.generation.steps
 
     @property
     def instance_prompt(self) -> str:
@@ -36,6 +42,15 @@ class TrainRequest:
     def validation_prompts(self) -> list[str]:
         return [
             prompt.format(token=self.token, cls=self.class_noun)
+            for prompt in self.config.validation_prompts
+        ]
+
+    def class_noun_prompts(self) -> list[str]:
+        """The validation prompts as the base model understands them, for CLIP-T: the class
+        noun in place of the token ("a photo of {token} {cls}" -> "a photo of cat")."""
+        cls = self.class_noun
+        return [
+            prompt.replace("{token} {cls}", "{cls}").format(token=cls, cls=cls)
             for prompt in self.config.validation_prompts
         ]
 

@@ -1,4 +1,5 @@
-"""Test helpers: the guild a test runs in, and /train with sample photos."""
+"""Test helpers: the guild a test runs in, /train with sample photos, and playing the engine
+(claiming jobs, writing its files and events) for the bot to deliver."""
 
 from __future__ import annotations
 
@@ -8,10 +9,13 @@ from typing import Any
 
 import discord
 import simcord
+from PIL import Image
 from simcord import ChannelHandle, GuildHandle, MemberActor
 
+from bot.delivery._cog import PROGRESS_EDIT_SECONDS
+from engine.orders.lora_files import LORA_WEIGHTS
 from engine.settings import Settings
-from engine.store import Database, Subject, SubjectStatus, jobs, subjects
+from engine.store import Database, EventKind, Job, Subject, SubjectStatus, events, jobs, subjects
 from tests.samples import jpeg
 
 ADMIN_ROLE = "petbooth-admin"
@@ -38,6 +42,16 @@ class World:
     admin: MemberActor
 
 
+@dataclass
+class Trial:
+    """One test's bot and what it runs on: the guild, the database, simcord, the settings."""
+
+    world: World
+    db: Database
+    env: simcord.Env
+    settings: Settings
+
+
 def photos(count: int, first_seed: int = 0, size: int = 96) -> dict[str, tuple[str, bytes]]:
     """/train options photo1..photoN: distinct small JPEGs."""
     return {
@@ -55,6 +69,11 @@ async def train(
 ) -> simcord.InteractionResult:
     options = {"name": name, "class": "cat", **photos(count, first_seed)}
     return await actor.slash(channel, "train", **options)
+
+
+async def imagine(world: World, **options: object) -> str:
+    """/imagine by alice: the text she was answered."""
+    return reply(await world.alice.slash(world.channel, "imagine", **options)).content
 
 
 def reply(result: simcord.InteractionResult) -> simcord.ResponseMessage:
@@ -87,3 +106,61 @@ async def trained_subject(world: World, db: Database, settings: Settings) -> Sub
     ready = await subjects.get(db, subject.id)
     assert ready is not None
     return ready
+
+
+async def started_training(world: World, db: Database) -> Job:
+    """/train, then the engine claims the job (which writes its `started` event)."""
+    await train(world.alice, world.channel)
+    job = await jobs.claim_next(db, "gpu-0", 60)
+    assert job is not None
+    return job
+
+
+def png(settings: Settings, job_id: int, name: str) -> str:
+    path = settings.job_dir(job_id) / "previews" / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(path)
+    return str(path.relative_to(settings.data_dir))
+
+
+def preview_with_checkpoint(settings: Settings, job_id: int, step: int) -> str:
+    """What the engine leaves at a checkpoint: the weights (choosable) and the grid."""
+    weights = settings.job_dir(job_id) / "checkpoints" / f"step-{step:06d}" / LORA_WEIGHTS
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    weights.write_bytes(b"weights")
+    return png(settings, job_id, f"step-{step:06d}.png")
+
+
+async def delivered_preview(
+    world: World, db: Database, env: simcord.Env, settings: Settings, step: int, weights: bool
+) -> tuple[Job, discord.Message]:
+    """/train, then the engine's preview grid at `step`, with that checkpoint's weights or
+    without them, delivered: the job and the preview message."""
+    job = await started_training(world, db)
+    if weights:
+        grid = preview_with_checkpoint(settings, job.id, step)
+    else:
+        grid = png(settings, job.id, f"step-{step:06d}.png")
+    await events.append_event(db, job.id, EventKind.PREVIEW, {"step": step}, files=[grid])
+    await poll(env)
+    return job, bot_messages(world.channel)[-1]
+
+
+async def progress(db: Database, job: Job, step: int, total: int = 500) -> None:
+    await events.append_event(
+        db,
+        job.id,
+        EventKind.PROGRESS,
+        {
+            "step": step,
+            "total": total,
+            "loss": 0.1,
+            "seconds_per_step": 0.5,
+            "eta_seconds": (total - step) * 0.5,
+        },
+    )
+
+
+async def poll(env: simcord.Env) -> None:
+    """Let enough virtual time pass for a delivery poll and a progress edit."""
+    await env.advance_time(PROGRESS_EDIT_SECONDS + 1)

@@ -1,0 +1,15 @@
+"""The bot's heartbeat: proof for `petbooth doctor --liveness bot` (the bot container's
+healthcheck) that the bot is logged in to Discord and its event loop is not stuck."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.client import PetBooth
+
+
+async def setup(bot: PetBooth) -> None:
+    from bot.health._cog import Heartbeat
+
+    await bot.add_cog(Heartbeat(bot))

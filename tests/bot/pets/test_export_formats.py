@@ -1,0 +1,83 @@
+"""/export sends the diffusers LoRA and its kohya twin (ComfyUI, A1111/Forge) in one reply."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.orders.lora_files import KOHYA_WEIGHTS, LORA_WEIGHTS
+from engine.settings import Settings
+from engine.store import Database, Subject, jobs, subjects
+from tests.bot._world import World, reply, trained_subject
+
+
+def final_lora_dir(settings: Settings, subject: Subject) -> Path:
+    assert subject.lora_path is not None
+    return settings.data_dir / subject.lora_path
+
+
+async def test_export_attaches_both_formats_and_says_which_is_which(
+    world: World, db: Database, settings: Settings
+) -> None:
+    subject = await trained_subject(world, db, settings)
+    (final_lora_dir(settings, subject) / KOHYA_WEIGHTS).write_bytes(b"kohya" * 1000)
+
+    answer = reply(await world.alice.slash(world.channel, "export", name="thor"))
+
+    assert answer.ephemeral
+    diffusers, kohya = answer.attachments
+    assert (diffusers.filename, diffusers.size) == (f"thor-{subject.token}.safetensors", 4000)
+    assert (kohya.filename, kohya.size) == (f"thor-{subject.token}-kohya.safetensors", 5000)
+    assert f"`thor-{subject.token}.safetensors`: diffusers (`load_lora_weights`)" in (
+        answer.content
+    )
+    assert (
+        f"`thor-{subject.token}-kohya.safetensors`: ComfyUI, A1111/Forge (kohya format)"
+        in answer.content
+    )
+    assert "missing" not in answer.content
+
+
+async def test_a_pet_trained_before_kohya_export_gets_its_diffusers_file_and_a_note(
+    world: World, db: Database, settings: Settings
+) -> None:
+    subject = await trained_subject(world, db, settings)  # writes no kohya file
+
+    answer = reply(await world.alice.slash(world.channel, "export", name="thor"))
+
+    [diffusers] = answer.attachments
+    assert diffusers.filename == f"thor-{subject.token}.safetensors"
+    assert "kohya-format file for ComfyUI and A1111/Forge is missing" in answer.content
+    assert "Train the pet again to get it." in answer.content
+
+
+async def test_export_of_a_chosen_step_sends_that_checkpoints_two_files(
+    world: World, db: Database, settings: Settings
+) -> None:
+    subject = await trained_subject(world, db, settings)
+    (final_lora_dir(settings, subject) / KOHYA_WEIGHTS).write_bytes(b"final kohya")
+    [job] = await jobs.list_jobs(db)
+    step_dir = settings.job_dir(job.id) / "checkpoints" / "step-000200"
+    step_dir.mkdir(parents=True)
+    (step_dir / LORA_WEIGHTS).write_bytes(b"d" * 200)
+    (step_dir / KOHYA_WEIGHTS).write_bytes(b"k" * 300)
+    await subjects.choose_checkpoint(db, subject.id, 200)
+
+    answer = reply(await world.alice.slash(world.channel, "export", name="thor"))
+
+    assert [a.size for a in answer.attachments] == [200, 300]
+    assert "as an SDXL LoRA at step 200" in answer.content
+
+
+async def test_the_upload_limit_counts_both_files(
+    world: World, db: Database, settings: Settings
+) -> None:
+    subject = await trained_subject(world, db, settings)
+    half = settings.discord_upload_limit_bytes // 2 + 1  # each fits alone; together they don't
+    (final_lora_dir(settings, subject) / LORA_WEIGHTS).write_bytes(b"\0" * half)
+    (final_lora_dir(settings, subject) / KOHYA_WEIGHTS).write_bytes(b"\0" * half)
+
+    answer = reply(await world.alice.slash(world.channel, "export", name="thor"))
+
+    assert "model files come to" in answer.content
+    assert "over this bot's 10 MB upload limit" in answer.content
+    assert answer.attachments == []

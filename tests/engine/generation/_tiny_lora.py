@@ -1,0 +1,100 @@
+"""Training a LoRA on the tiny SDXL and drawing with it, for the generation tests here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
+    StableDiffusionXLPipeline,
+)
+from PIL import Image
+
+from engine.generation.request import GenerateRequest
+from engine.settings import Settings, TrainingDefaults
+from engine.training import TrainRequest, train_lora
+from tests.samples import write_photos
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    # Two OpenMP threads on the contended 2-core test machines made tiny-model calls up to
+    # 10x slower than one (measured in tests/test_generation.py); one thread is steady.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_settings(model: Path, data: Path, **generation: object) -> Settings:
+    """An engine on the CPU drawing 64 px pictures in 2 steps; the slot rank is the default
+    unless `generation` says otherwise."""
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=data,
+        base_model=str(model),
+        vae="",
+        device="cpu",
+        generation={"resolution": 64, "steps": 2, **generation},
+    )
+
+
+def train_tiny_lora(
+    root: Path,
+    model: Path,
+    *,
+    rank: int,
+    steps: int,
+    seed: int = 1,
+    pipeline: StableDiffusionXLPipeline | None = None,
+) -> Path:
+    """A LoRA trained at 64 px with lr 1e-3 (large, so a few steps change the images
+    visibly), on `pipeline` if one is lent; returns its directory."""
+    config = TrainingDefaults.model_validate(
+        {
+            "resolution": 64,
+            "steps": steps,
+            "checkpoint_every": steps,
+            "learning_rate": 1e-3,
+            "rank": rank,
+            "seed": seed,
+            "validation_prompts": (),
+        }
+    )
+    request = TrainRequest(
+        job_dir=root / "job",
+        photo_paths=write_photos(root / "photos", 3),
+        token="sks",
+        class_noun="cat",
+        config=config,
+        base_model=str(model),
+        vae=None,
+        device="cpu",
+        priors_dir=root / "priors",
+    )
+    return train_lora(request, pipeline=pipeline).lora_dir
+
+
+def picture(lora: Path | None, lora_scale: float = 1.0) -> GenerateRequest:
+    """One 64 px picture of the trained token, seed 11."""
+    return GenerateRequest(
+        prompt="a photo of sks cat",
+        negative_prompt="",
+        count=1,
+        seed=11,
+        steps=2,
+        guidance_scale=5.0,
+        width=64,
+        height=64,
+        lora=lora,
+        subject=None,
+        lora_scale=lora_scale,
+    )
+
+
+def pixels(images: list[Image.Image]) -> np.ndarray:
+    [image] = images
+    return np.asarray(image, dtype=np.int16)

@@ -1,0 +1,146 @@
+"""The Dockerfile, compose file and README stay true to the repository (no Docker engine
+here, so they are checked by reading): two images from one Dockerfile, a slim bot without
+torch and a CUDA engine, run by compose as two services sharing the data volume."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKERFILE = (ROOT / "Dockerfile").read_text()
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+GPU_STACK = ("torch", "diffusers", "transformers", "peft", "accelerate", "bitsandbytes")
+
+
+def _stages() -> dict[str, str]:
+    """Each build stage's text, by its `AS` name."""
+    stages = {}
+    for block in re.split(r"^(?=FROM )", DOCKERFILE, flags=re.MULTILINE)[1:]:
+        name = re.match(r"FROM \S+ AS (\w+)", block)
+        assert name, f"unnamed stage: {block.splitlines()[0]}"
+        stages[name.group(1)] = block
+    return stages
+
+
+def _requirement_names(requirements: list[str]) -> list[str]:
+    names = []
+    for requirement in requirements:
+        match = re.match(r"[A-Za-z0-9._-]+", requirement)
+        assert match, requirement
+        names.append(match.group())
+    return names
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def test_dockerfile_copies_only_files_that_exist() -> None:
+    sources = []
+    for line in DOCKERFILE.splitlines():
+        if line.startswith("COPY "):
+            sources += line.split()[1:-1]
+    assert sources, "the Dockerfile copies nothing"
+    for source in sources:
+        assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
+
+
+def test_two_targets_a_slim_bot_and_a_cuda_engine() -> None:
+    stages = _stages()
+    assert list(stages) == ["bot", "engine"]  # engine last: what a plain `docker build .` makes
+    assert re.match(r"FROM python:[\d.]+-slim", stages["bot"])
+    assert re.match(r"FROM nvidia/cuda:", stages["engine"])
+    for stage in stages.values():
+        assert re.search(r"^FROM \S+:\d", stage, re.MULTILINE), "base image tag is pinned"
+
+
+def test_the_bot_image_never_installs_the_gpu_stack() -> None:
+    instructions = [line for line in _stages()["bot"].splitlines() if not line.startswith("#")]
+    bot = "\n".join(instructions).lower()
+    for package in (*GPU_STACK, "safetensors", "matplotlib", "[engine]", "nvidia"):
+        assert package not in bot, f"the bot stage installs {package}"
+    assert "pip install --no-deps ." in bot  # petbooth itself, no extras
+
+
+def test_each_image_pins_what_the_project_tested() -> None:
+    """Every dependency of its install, pinned; nothing outside it."""
+    core = _requirement_names(PROJECT["dependencies"])
+    engine = _requirement_names(PROJECT["optional-dependencies"]["engine"])
+    for stage, wanted in (("bot", core), ("engine", core + engine)):
+        pinned = re.findall(r'"([A-Za-z0-9._-]+)==[\d.]+"', _stages()[stage])
+        assert sorted(pinned, key=str.lower) == sorted(wanted, key=str.lower), stage
+
+
+def test_each_image_runs_its_part_as_a_non_root_user_with_a_healthcheck() -> None:
+    stages = _stages()
+    scripts = PROJECT["scripts"]
+    assert "petbooth" in scripts
+    assert 'CMD ["petbooth", "bot"]' in stages["bot"]
+    assert 'CMD ["petbooth", "run", "--no-bot"]' in stages["engine"]
+    assert 'VOLUME ["/data"]' in stages["bot"]
+    assert 'VOLUME ["/data", "/models"]' in stages["engine"]
+    users = set()
+    for stage in stages.values():
+        user = re.search(r"^USER (\w+)", stage, re.MULTILINE)
+        assert user and user.group(1) != "root", "runs as non-root"
+        uid = re.search(r"useradd .*--uid (\d+)", stage)
+        assert uid, "the user has a fixed uid"
+        users.add(uid.group(1))
+        assert "HEALTHCHECK" in stage and 'ENTRYPOINT ["tini", "--"]' in stage
+    assert len(users) == 1, "one uid, so both can write what the other wrote to /data"
+
+
+def _healthcheck(stage: str) -> list[str]:
+    command = re.search(r"HEALTHCHECK .*?CMD (\[.*?\])", stage, re.DOTALL)
+    assert command, "no HEALTHCHECK CMD"
+    return yaml.safe_load(command.group(1))
+
+
+def test_compose_runs_the_bot_and_the_engine_as_two_services() -> None:
+    services = _compose()["services"]
+    assert set(services) == {"bot", "engine"}
+    for name, service in services.items():
+        assert service["build"] == {"context": ".", "target": name}
+        assert "petbooth-data:/data" in service["volumes"]
+        assert service["healthcheck"]["test"] == ["CMD", *_healthcheck(_stages()[name])]
+        assert service["restart"] == "unless-stopped"
+    assert services["engine"]["healthcheck"]["test"][-1] == "--liveness"
+    assert services["bot"]["healthcheck"]["test"][-2:] == ["--liveness", "bot"]
+
+
+def test_compose_gives_only_the_engine_the_gpu_and_the_model_cache() -> None:
+    services = _compose()["services"]
+    engine, bot = services["engine"], services["bot"]
+    (device,) = engine["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert "hf-models:/models" in engine["volumes"]
+    assert "deploy" not in bot and "hf-models:/models" not in bot["volumes"]
+    assert set(_compose()["volumes"]) == {"petbooth-data", "hf-models"}
+
+
+def test_readme_install_and_docker_sections_name_the_split() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert 'pip install "petbooth[engine]"' in readme
+    assert "--target bot" in readme or "target: bot" in readme
+    assert "docker compose up -d" in readme
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make test" in readme and "make run" in readme
+    assert ci.strip().splitlines()[-1] == "make test"
+
+
+def test_make_setup_installs_the_engine_and_setup_test_the_test_extra() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    setup = makefile.split("\nsetup:")[1].split("\n\n")[0]
+    setup_test = makefile.split("\nsetup-test:")[1].split("\n\n")[0]
+    assert 'pip install --quiet -e ".[engine]"' in setup
+    assert 'pip install --quiet -e ".[test]"' in setup_test
+    for recipe in (setup, setup_test):
+        assert '"$(CPU_TORCH)"' in recipe  # the CPU wheel first, so no CUDA download
