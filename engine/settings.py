@@ -6,6 +6,7 @@ directory. Every default says why it is what it is; training defaults are the se
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Literal
 
@@ -38,7 +39,9 @@ class TrainingDefaults(BaseModel):
     """DreamBooth-LoRA hyperparameters. Defaults are the seed write-up's (its `accelerate
     launch` command without prior preservation), except where a comment says otherwise."""
 
-    resolution: int = Field(1024, ge=64, le=2048)  # SDXL's native size; the seed trained at 1024
+    # The seed trained at 1024, SDXL's native size. Unless set, the base model's own native
+    # size is used (Settings reads it from the model's config: the tiny test model's is 64).
+    resolution: int = Field(1024, ge=64, le=2048)
     steps: int = Field(500, ge=1, le=20_000)  # seed: 500 (it found 500-1000 best for pets)
     # Samples per optimizer step. The seed ran batch 1 x gradient accumulation 4: 500 steps
     # x 4 = 2,000 samples, about 130 looks at each of 15 photos. What it tuned is that
@@ -86,7 +89,9 @@ class GenerationDefaults(BaseModel):
 
     steps: int = Field(30, ge=1, le=100)  # DPM-Solver++ 2M Karras: 25-30 is converged
     guidance_scale: float = Field(5.0, ge=0, le=30)  # SDXL base's recommended 5-7
-    resolution: int = Field(1024, ge=64, le=2048)  # "square"; other aspects keep the area
+    # "square"; other aspects keep the area. Unless set, the base model's native size: a
+    # larger default would only be slower and worse (SDXL was trained at 1024).
+    resolution: int = Field(1024, ge=64, le=2048)
     max_count: int = Field(4, ge=1, le=8)  # images per request
     max_prompt_chars: int = Field(1000, ge=10)  # Discord's option cap is 6000; 1000 is plenty
     max_prompt_chunks: int = Field(3, ge=1, le=8)  # 75-token chunks encoded; rest reported cut
@@ -172,6 +177,15 @@ class Settings(BaseSettings):
             )
         return self
 
+    @model_validator(mode="after")
+    def _native_resolution(self) -> Settings:
+        """Resolutions nobody set follow the base model's native size."""
+        native = native_resolution(self.base_model)
+        for part in (self.training, self.generation):
+            if "resolution" not in part.model_fields_set:
+                part.resolution = native
+        return self
+
     @property
     def database_path(self) -> Path:
         return self.database if self.database is not None else self.data_dir / "petbooth.sqlite3"
@@ -201,3 +215,20 @@ class Settings(BaseSettings):
         """A token is set and is not blank (a `.env` line `PETBOOTH_DISCORD_TOKEN=` is blank)."""
         token = self.discord_token
         return token is not None and bool(token.get_secret_value().strip())
+
+
+SDXL_NATIVE = 1024
+
+
+def native_resolution(base_model: str) -> int:
+    """The image size a base model was trained at, read from its configs without loading it:
+    the UNet's latent `sample_size` times the VAE's downsampling (2 per block after the
+    first). A hub id not on disk is taken to be SDXL-sized (1024)."""
+    directory = Path(base_model)
+    try:
+        unet = json.loads((directory / "unet" / "config.json").read_text())
+        vae = json.loads((directory / "vae" / "config.json").read_text())
+        size = int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
+    except (OSError, ValueError, KeyError, TypeError):
+        return SDXL_NATIVE
+    return size if 64 <= size <= 2048 else SDXL_NATIVE

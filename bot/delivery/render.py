@@ -97,7 +97,9 @@ def preview(job: Job, subject: Subject | None, event: Event, paths: list[Path]) 
         content += f" Scores: {scored}."
     view = None
     if subject is not None:
-        content += " If this looks more like your pet than later previews, press the button."
+        content += " If this looks more like your pet than later previews, press the button"
+        # scored previews: unless the owner presses one, the engine recommends a step
+        content += "; otherwise the best-scoring step is used." if scored else "."
         view = preview_view(subject.id, step)
     return _with_files(content, paths, view)
 

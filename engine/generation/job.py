@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from engine.generation.request import GenerateRequest
 from engine.job_control import JobControl
+from engine.models.sampling import StopRequested, never
 from engine.orders.checkpoint_choice import step_in_use
 from engine.orders.lora_files import checkpoint_weights
 from engine.settings import Settings
@@ -83,9 +84,14 @@ def draw_and_save(
     request: GenerateRequest,
     directory: Path,
     after_image: Callable[[int], None] = lambda index: None,
+    should_stop: Callable[[], bool] = never,
 ) -> Drawn:
-    """Draw on the resident pipeline; PNGs are written whole or not at all."""
-    rendered = resident.generate(request, after_image)
+    """Draw on the resident pipeline; PNGs are written whole or not at all. A stop asked
+    for mid-picture raises GenerationInterrupted within one denoising step."""
+    try:
+        rendered = resident.generate(request, after_image, should_stop)
+    except StopRequested as stopped:
+        raise GenerationInterrupted() from stopped
     directory.mkdir(parents=True, exist_ok=True)
     files = []
     for index, image in enumerate(rendered.images):
@@ -136,11 +142,12 @@ async def run_generate_job(control: JobControl, resident: ResidentPipeline) -> N
     db, settings, job = control.db, control.settings, control.job
     request = await build_request(db, settings, job)
 
-    def stop_if_asked(index: int) -> None:
-        if index + 1 < request.count and control.should_stop():
-            raise GenerationInterrupted()
-
     drawn = await asyncio.to_thread(
-        draw_and_save, resident, request, settings.output_dir(job.id), stop_if_asked
+        draw_and_save,
+        resident,
+        request,
+        settings.output_dir(job.id),
+        lambda index: None,
+        control.should_stop,
     )
     await record_done(db, settings, job, control.engine_id, request, drawn)

@@ -14,7 +14,7 @@ from PIL import Image
 
 from engine.generation.prompts import encode_long_prompt
 from engine.generation.request import GenerateRequest
-from engine.models.sampling import draw_image, generation_scheduler
+from engine.models.sampling import draw_image, generation_scheduler, never
 
 __all__ = ["Rendered", "generation_scheduler", "render_images"]
 
@@ -32,6 +32,7 @@ def render_images(
     max_prompt_chunks: int,
     device: torch.device,
     after_image: Callable[[int], None] = lambda index: None,
+    should_stop: Callable[[], bool] = never,
 ) -> Rendered:
     """One image at a time, image i from a CPU generator seeded `seed + i`: the same seed
     redraws the same image whatever the count, and on any device type the same noise."""
@@ -50,6 +51,7 @@ def render_images(
                 steps=request.steps,
                 guidance_scale=request.guidance_scale,
                 seed=request.seed + index,
+                should_stop=should_stop,
             )
         )
         after_image(index)

@@ -27,6 +27,7 @@ from engine.generation.lora_slot import SLOT, LoraCache, LoraSlot
 from engine.generation.render import Rendered, generation_scheduler, render_images
 from engine.generation.request import GenerateRequest
 from engine.models.loading import load_pipeline, resolve_device
+from engine.models.sampling import never
 from engine.settings import Settings, TrainingDefaults
 from engine.training.loop import TRAINING_ADAPTER
 from engine.training.precision import resolve_precision
@@ -115,10 +116,14 @@ class ResidentPipeline:
             torch.cuda.empty_cache()  # the optimizer's and activations' blocks
 
     def generate(
-        self, request: GenerateRequest, after_image: Callable[[int], None] = lambda index: None
+        self,
+        request: GenerateRequest,
+        after_image: Callable[[int], None] = lambda index: None,
+        should_stop: Callable[[], bool] = never,
     ) -> Rendered:
         """Render `request` with its subject's LoRA swapped into the slot (or none at all),
-        whether the pipeline is resting or lent to a training that is between two steps."""
+        whether the pipeline is resting or lent to a training that is between two steps.
+        Raises StopRequested within one denoising step of `should_stop()` turning true."""
         pipeline = self.pipeline
         lora = self.cache.get(request.lora) if request.lora is not None else None
         with self._borrowed(pipeline) as unet:
@@ -129,25 +134,27 @@ class ResidentPipeline:
                 unet.set_adapter(SLOT)
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices), torch.no_grad():
-                return self._render(pipeline, request, after_image)
+                return self._render(pipeline, request, after_image, should_stop)
 
     def _render(
         self,
         pipeline: StableDiffusionXLPipeline,
         request: GenerateRequest,
         after_image: Callable[[int], None],
+        should_stop: Callable[[], bool],
     ) -> Rendered:
         chunks = self.settings.generation.max_prompt_chunks
         assert self._scheduler is not None
+        scheduler, device = self._scheduler, self.device
         if self._unet_for_sampling is None:
             return render_images(
-                pipeline, self._scheduler, request, chunks, self.device, after_image
+                pipeline, scheduler, request, chunks, device, after_image, should_stop
             )
         eager = pipeline.unet
         pipeline.unet = self._unet_for_sampling  # same parameters, compiled forward
         try:
             return render_images(
-                pipeline, self._scheduler, request, chunks, self.device, after_image
+                pipeline, scheduler, request, chunks, device, after_image, should_stop
             )
         finally:
             pipeline.unet = eager

@@ -7,7 +7,8 @@ are the base model's class as /imagine would show it.
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 import torch
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
@@ -15,6 +16,14 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 )
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from PIL import Image
+
+
+class StopRequested(Exception):
+    """A job's stop (cancel, shutdown, lost lease) arrived in the middle of a drawing."""
+
+
+def never() -> bool:
+    return False
 
 
 class Conditioning(Protocol):
@@ -51,14 +60,29 @@ def draw_image(
     steps: int,
     guidance_scale: float,
     seed: int,
+    should_stop: Callable[[], bool] = never,
 ) -> Image.Image:
     """One image with whatever adapter is active in `pipeline`. The noise comes from a CPU
-    generator seeded `seed`, so the same seed gives the same image on any device."""
+    generator seeded `seed`, so the same seed gives the same image on any device.
+
+    `should_stop` is asked after every denoising step: a cancel or shutdown takes effect
+    within one step (diffusers' interrupt), not after the picture; StopRequested is raised."""
+    if should_stop():
+        raise StopRequested()
+    stopped = False
+
+    def after_step(pipe: Any, step: int, timestep: Any, tensors: dict) -> dict:
+        nonlocal stopped
+        if should_stop():
+            stopped = True
+            pipe._interrupt = True  # the pipeline skips the remaining steps
+        return tensors
+
     own = pipeline.scheduler
     pipeline.scheduler = scheduler  # training keeps the model's own (DDPM) schedule
     try:
         with torch.no_grad():
-            return pipeline(
+            image = pipeline(
                 prompt_embeds=prompt.embeds,
                 pooled_prompt_embeds=prompt.pooled,
                 negative_prompt_embeds=prompt.negative_embeds,
@@ -68,6 +92,10 @@ def draw_image(
                 num_inference_steps=steps,
                 guidance_scale=guidance_scale,
                 generator=torch.Generator().manual_seed(seed),
+                callback_on_step_end=after_step,
             ).images[0]
     finally:
         pipeline.scheduler = own
+    if stopped:
+        raise StopRequested()
+    return image

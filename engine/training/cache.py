@@ -8,7 +8,7 @@ tensor, so it never mixes buckets.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 from PIL import Image
 
 from engine.intake import Bucket, Framed, frame
+from engine.models.sampling import StopRequested, never
 from engine.training.request import TrainRequest
 
 _ENCODE_BATCH = 4  # four 1024 px images through the VAE encoder fit beside SDXL on 24 GB
@@ -101,13 +102,19 @@ def frame_photos(paths: Sequence[Path], resolution: int) -> list[Framed]:
 
 
 def encode_images(
-    pipeline: StableDiffusionXLPipeline, framed: Sequence[Framed], device: torch.device
+    pipeline: StableDiffusionXLPipeline,
+    framed: Sequence[Framed],
+    device: torch.device,
+    should_stop: Callable[[], bool] = never,
 ) -> BucketedLatents:
-    """Store each framed photo's VAE latent distribution, grouped by bucket."""
+    """Store each framed photo's VAE latent distribution, grouped by bucket; a stop is
+    honoured between two encoder batches (StopRequested)."""
     by_bucket: dict[Bucket, list[Framed]] = {}
     for photo in framed:
         by_bucket.setdefault(photo.bucket, []).append(photo)
-    sets = {b: _encode_bucket(pipeline, b, group, device) for b, group in by_bucket.items()}
+    sets = {
+        b: _encode_bucket(pipeline, b, group, device, should_stop) for b, group in by_bucket.items()
+    }
     return BucketedLatents(sets)
 
 
@@ -116,6 +123,7 @@ def _encode_bucket(
     bucket: Bucket,
     framed: Sequence[Framed],
     device: torch.device,
+    should_stop: Callable[[], bool],
 ) -> LatentSet:
     vae = pipeline.vae
     pixels = pipeline.image_processor.preprocess([f.image for f in framed])
@@ -123,6 +131,8 @@ def _encode_bucket(
     means, stds = [], []
     with torch.no_grad():
         for chunk in pixels.split(_ENCODE_BATCH):
+            if should_stop():
+                raise StopRequested()
             dist = vae.encode(chunk.to(vae.dtype)).latent_dist
             means.append(dist.mean.float())
             stds.append(dist.std.float())
@@ -144,6 +154,7 @@ def build_cache(
     instance: Sequence[Framed],
     class_images: Sequence[Path],
     device: torch.device,
+    should_stop: Callable[[], bool] = never,
 ) -> TrainingCache:
     """Latents and embeddings for one job; class ones only when `class_images` is not empty.
 
@@ -153,10 +164,11 @@ def build_cache(
     weight_dtype = pipeline.vae.dtype
     if weight_dtype != torch.float32:
         pipeline.vae.to(dtype=torch.float32)
-    latents = encode_images(pipeline, instance, device)
+    latents = encode_images(pipeline, instance, device, should_stop)
     prior = None
     if class_images:
-        prior = encode_images(pipeline, frame_photos(class_images, resolution), device)
+        framed = frame_photos(class_images, resolution)
+        prior = encode_images(pipeline, framed, device, should_stop)
     if weight_dtype != torch.float32:
         pipeline.vae.to(dtype=weight_dtype)
     return TrainingCache(

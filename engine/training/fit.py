@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,9 +142,14 @@ class LoraFit:
         prune_checkpoints(request.job_dir, request.config.keep_checkpoints)
         return path
 
-    def preview(self, step: int) -> Path:
+    def preview(self, step: int, should_stop: Callable[[], bool]) -> Path:
         images = render_preview(
-            self.pipeline, self.sampler, self.cache.validation, self.request, self.device
+            self.pipeline,
+            self.sampler,
+            self.cache.validation,
+            self.request,
+            self.device,
+            should_stop,
         )
         return save_preview(self.request.job_dir, step, images)
 

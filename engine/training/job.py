@@ -57,6 +57,7 @@ async def run_train_job(
     assert job.subject_id is not None
     await subjects.set_status(db, job.subject_id, SubjectStatus.TRAINING)
     progress.score_against(ScoringTarget(request.photo_paths, request.class_noun_prompts()))
+    await progress.announce_drawn_previews(request.job_dir)  # a resumed job's loose ends
     result = await asyncio.to_thread(train_on, request, progress, resident)
     subject = await subjects.get(db, job.subject_id)
     if subject is None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -35,7 +36,7 @@ from peft import LoraConfig
 
 from engine.intake import Bucket, Framed
 from engine.models.loading import load_pipeline, resolve_device
-from engine.models.sampling import generation_scheduler
+from engine.models.sampling import StopRequested, generation_scheduler
 from engine.training.cache import build_cache, encode_prompt, frame_photos
 from engine.training.checkpoints import replace_directory, save_lora
 from engine.training.fit import LoraFit
@@ -82,11 +83,16 @@ def train_lora(
             f"the lent pipeline is {pipeline.unet.dtype}, training needs {precision.weight_dtype}"
         )
     _freeze(pipeline)
-    photos = frame_photos(request.photo_paths, config.resolution)
-    class_images = (
-        _class_images(pipeline, request, photos, device) if config.prior_preservation else []
-    )
-    cache = build_cache(pipeline, request, photos, class_images, device)
+    try:  # minutes of class images and caching: a stop is honoured within them
+        photos = frame_photos(request.photo_paths, config.resolution)
+        class_images = (
+            _class_images(pipeline, request, photos, device, hooks.should_stop)
+            if config.prior_preservation
+            else []
+        )
+        cache = build_cache(pipeline, request, photos, class_images, device, hooks.should_stop)
+    except StopRequested as stopped:
+        raise TrainingInterrupted(0) from stopped
     _park_encoders(pipeline)
     _add_lora(pipeline.unet, config.rank, config.seed, precision)
     fit = LoraFit.start(pipeline, cache, request, precision, device)
@@ -97,7 +103,7 @@ def train_lora(
         and not preview_path(request.job_dir, start).exists()
     ):
         # Killed while drawing this checkpoint's preview: no checkpoint goes without one.
-        hooks.on_preview(start, fit.preview(start))
+        _preview(fit, hooks, start)
     for step in range(start + 1, config.steps + 1):
         loss = fit.optimizer_step(step)
         hooks.on_progress(step, config.steps, loss, fit.seconds_per_step)
@@ -106,7 +112,7 @@ def train_lora(
         if saved:
             hooks.on_checkpoint(step, fit.checkpoint(step, loss))
             if _previewed_at(request, step):
-                hooks.on_preview(step, fit.preview(step))
+                _preview(fit, hooks, step)
         if hooks.should_stop():
             if not saved:
                 hooks.on_checkpoint(step, fit.checkpoint(step, loss))
@@ -121,6 +127,16 @@ def _freeze(pipeline: StableDiffusionXLPipeline) -> None:
         model.requires_grad_(False)
 
 
+def _preview(fit: LoraFit, hooks: TrainingHooks, step: int) -> None:
+    """Draw and report step's preview; a stop mid-drawing ends the run at this checkpoint
+    (its preview is drawn when the job resumes)."""
+    try:
+        grid = fit.preview(step, hooks.should_stop)
+    except StopRequested as stopped:
+        raise TrainingInterrupted(step) from stopped
+    hooks.on_preview(step, grid)
+
+
 def _previewed_at(request: TrainRequest, step: int) -> bool:
     config = request.config
     checkpointed = step % config.checkpoint_every == 0 or step == config.steps
@@ -132,6 +148,7 @@ def _class_images(
     request: TrainRequest,
     photos: list[Framed],
     device: torch.device,
+    should_stop: Callable[[], bool],
 ) -> list[Path]:
     """`num_class_images` class images, shared out over the photos' buckets in proportion.
     Before the LoRA exists: they must show the base model's idea of the class."""
@@ -162,6 +179,7 @@ def _class_images(
             bucket,
             request.preview_steps,
             generation.guidance_scale,
+            should_stop,
         )
     return paths
 

@@ -8,6 +8,7 @@ only by what the LoRA learned, and the step a user picks looks like what /imagin
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -18,7 +19,7 @@ from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultist
 from PIL import Image
 
 from engine.intake import contact_sheet
-from engine.models.sampling import draw_image
+from engine.models.sampling import draw_image, never
 from engine.training.cache import PromptEmbedding
 from engine.training.request import TrainRequest
 
@@ -31,6 +32,7 @@ def render_preview(
     prompts: list[PromptEmbedding],
     request: TrainRequest,
     device: torch.device,
+    should_stop: Callable[[], bool] = never,
 ) -> list[Image.Image]:
     """One image per precomputed prompt (prompt i with seed `config.seed + i`). The text
     encoders are not used; the VAE comes back to the device for the decode."""
@@ -50,6 +52,7 @@ def render_preview(
                 steps=request.preview_steps,
                 guidance_scale=request.generation.guidance_scale,
                 seed=request.config.seed + index,
+                should_stop=should_stop,
             )
             for index, prompt in enumerate(prompts)
         ]

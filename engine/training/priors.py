@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
@@ -22,7 +23,7 @@ from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultist
 from PIL import Image
 
 from engine.intake import Bucket
-from engine.models.sampling import Conditioning, draw_image
+from engine.models.sampling import Conditioning, draw_image, never
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ def ensure_class_images(
     bucket: Bucket,
     steps: int,
     guidance: float,
+    should_stop: Callable[[], bool] = never,
 ) -> list[Path]:
     """Paths of `count` class images in `directory`, generating the missing ones.
 
@@ -67,6 +69,7 @@ def ensure_class_images(
             steps=steps,
             guidance_scale=guidance,
             seed=index,
+            should_stop=should_stop,
         )
         _write_atomically(image, paths[index])
     return paths

@@ -10,6 +10,7 @@ without a second message.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -92,6 +93,17 @@ class TrainingProgress:
                 self._db, self._job_id, EventKind.CHECKPOINT, {"step": step, "path": relative}
             )
         )
+
+    async def announce_drawn_previews(self, job_dir: Path) -> None:
+        """Score and announce every preview on disk that has no event yet: an engine killed
+        between drawing a preview and committing its event (scoring takes seconds) left it
+        behind, and the trainer only redraws previews that are missing."""
+        shown = await events.for_job(self._db, self._job_id, EventKind.PREVIEW)
+        announced = {event.payload.get("step") for event in shown}
+        for grid in sorted((job_dir / "previews").glob("step-*.png")):
+            step = int(grid.stem.removeprefix("step-"))
+            if step not in announced:
+                await asyncio.to_thread(self.on_preview, step, grid)
 
     def on_preview(self, step: int, image_path: Path) -> None:
         files = [self._control.settings.data_relative(image_path)]

@@ -34,6 +34,7 @@ async def test_a_preview_shows_its_scores(
     message = bot_messages(world.channel)[-1]
     assert "at step 100/" in message.content
     assert "likeness 0.62 · prompt 0.29" in message.content
+    assert "otherwise the best-scoring step is used" in message.content
     assert [a.filename for a in message.attachments] == ["step-000100.png"]
 
 
@@ -46,7 +47,8 @@ async def test_an_unscored_preview_says_nothing_about_scores(
 
     await poll(env)
 
-    assert "likeness" not in bot_messages(world.channel)[-1].content
+    content = bot_messages(world.channel)[-1].content
+    assert "likeness" not in content and "best-scoring" not in content
 
 
 def chart(settings: Settings, job_id: int) -> str:

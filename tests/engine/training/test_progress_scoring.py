@@ -118,3 +118,20 @@ async def test_missing_scorers_never_fail_the_training(
 
     [event] = await events.for_job(db, 1, EventKind.PREVIEW)
     assert "scores" not in event.payload
+
+
+async def test_a_preview_drawn_but_never_announced_is_announced_on_resume(
+    db: Database, settings: Settings
+) -> None:
+    """Killed between saving the grid and committing its event: the next run finds it."""
+    progress = await progress_of_a_claimed_training(
+        db, settings, PreviewScorer(settings.scoring, "cpu")
+    )
+    await asyncio.to_thread(progress.on_preview, 2, preview(settings, 2))
+    preview(settings, 4)  # drawn, then the engine died
+
+    await progress.announce_drawn_previews(settings.job_dir(1))
+
+    shown = await events.for_job(db, 1, EventKind.PREVIEW)
+    assert [e.payload["step"] for e in shown] == [2, 4]
+    assert [s.step for s in await scores.for_job(db, 1)] == [2, 4]
