@@ -29,7 +29,8 @@ from bench.train_speed import model_dir
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.settings import Settings, TrainingDefaults
-from engine.training import NullHooks, TrainRequest, train_lora
+from engine.training import train_lora
+from engine.training.request import NullHooks, TrainRequest
 from tests.samples import write_photos
 
 

@@ -61,3 +61,24 @@ def append_section(title: str, rows: list[dict[str, object]], notes: str = "") -
     with BENCHMARKS.open("a") as out:
         out.write(text)
     return text
+
+
+def peak_vram_gib() -> float | str:
+    """The CUDA allocator's peak in GiB, or "-" on a machine without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "-"
+    return round(torch.cuda.max_memory_allocated() / 2**30, 2)
+
+
+def record(
+    script: str, title: str, row: dict[str, object], argv: list[str], write: bool = True
+) -> None:
+    """Print the row and (unless `write` is off) append it to BENCHMARKS.md under `title`,
+    naming the command that measured it."""
+    print(row)
+    if not write:
+        return
+    command = f"`python bench/{script} " + " ".join(argv) + "`"
+    print(append_section(title, [row], notes=command))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import append_section, peak_rss_mib
+from bench.report import peak_rss_mib, peak_vram_gib, record
 from engine.settings import DEFAULT_VALIDATION_PROMPTS, ScoringSettings
 from tests.samples import scene
 
@@ -131,16 +131,13 @@ def main() -> None:
         "per checkpoint s (median)": round(statistics.median(later), 3),
         "RSS added MiB": round(rss_mib() - before),
         "peak RSS MiB": round(peak_rss_mib()),
-        "peak VRAM GiB": round(torch.cuda.max_memory_allocated() / 2**30, 2) if cuda else "-",
+        "peak VRAM GiB": peak_vram_gib(),
         "VRAM held between checkpoints GiB": round(torch.cuda.memory_allocated() / 2**30, 2)
         if cuda
         else "-",
     }
-    print(row)
-    if not args.no_write:
-        title = f"Scoring per checkpoint: {args.model} scorers, {row['device']}"
-        command = "`python bench/score_speed.py " + " ".join(sys.argv[1:]) + "`"
-        print(append_section(title, [row], notes=command))
+    title = f"Scoring per checkpoint: {args.model} scorers, {row['device']}"
+    record("score_speed.py", title, row, sys.argv[1:], write=not args.no_write)
 
 
 if __name__ == "__main__":

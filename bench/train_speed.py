@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import append_section, peak_rss_mib
+from bench.report import peak_rss_mib, peak_vram_gib, record
 from engine.intake import Upload
 from engine.orders.enrolment import TrainingOrder, enrol_subject
 from engine.process import Engine
@@ -111,15 +111,10 @@ def main() -> None:
         "claim→LoRA s": round(result["claim_to_lora_s"], 1),
         "process wall s": round(time.perf_counter() - began, 1),
         "peak RSS MiB": round(peak_rss_mib()),
-        "peak VRAM GiB": round(torch.cuda.max_memory_allocated() / 2**30, 2)
-        if torch.cuda.is_available()
-        else "-",
+        "peak VRAM GiB": peak_vram_gib(),
     }
-    print(row)
-    if not args.no_write:
-        title = f"Training: {args.model} SDXL, {resolution} px, {steps} steps"
-        command = "`python bench/train_speed.py " + " ".join(sys.argv[1:]) + "`"
-        print(append_section(title, [row], notes=command))
+    title = f"Training: {args.model} SDXL, {resolution} px, {steps} steps"
+    record("train_speed.py", title, row, sys.argv[1:], write=not args.no_write)
 
 
 if __name__ == "__main__":

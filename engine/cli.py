@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from engine.logs import LOG_FORMATS, configure_logging
 from engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -34,17 +35,21 @@ ENGINE_MODULES = (
     "numpy",
     "matplotlib",
 )
+# Long-running commands: they log at INFO without -v.
+SERVICES = ("engine", "run", "bot")
 # A configuration error, like a missing token: `petbooth run` gives up on such a child
 # instead of restarting it every 30 s.
 ENGINE_NOT_INSTALLED = 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.log_format not in LOG_FORMATS:  # a bad PETBOOTH_LOG_FORMAT (argparse checks flags)
+        parser.error(f"PETBOOTH_LOG_FORMAT must be one of {', '.join(LOG_FORMATS)}")
+    # Services (engine, run, bot) say what they do; one-shot commands only what went wrong.
+    service = args.command in SERVICES
+    configure_logging(logging.INFO if args.verbose or service else logging.WARNING, args.log_format)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
@@ -63,6 +68,13 @@ def main(argv: list[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="petbooth", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    parser.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=os.environ.get("PETBOOTH_LOG_FORMAT", "text"),
+        help="text for people (default), json: one object a line, for Docker and log "
+        "collectors (also PETBOOTH_LOG_FORMAT=json)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     tiny = sub.add_parser("tiny-model", help="write a tiny random SDXL (for tests and demos)")
@@ -149,9 +161,12 @@ def _sync_commands_option(parser: argparse.ArgumentParser, help_text: str) -> No
 def _run(args: argparse.Namespace) -> int:
     from engine.operations.supervisor import run_all
 
-    if not args.verbose:  # a long-running service logs what it does
-        logging.getLogger().setLevel(logging.INFO)
-    return run_all(Settings(), with_bot=not args.no_bot, sync_commands=args.sync_commands)
+    return run_all(
+        Settings(),
+        with_bot=not args.no_bot,
+        sync_commands=args.sync_commands,
+        log_format=args.log_format,
+    )
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -234,11 +249,13 @@ def _train(args: argparse.Namespace) -> int:
             print(f"skipped {rejection.filename}: {rejection.reason}", file=sys.stderr)
         for warning in enrolled.intake.warnings:
             print(f"warning: {warning}", file=sys.stderr)
+        pet, config = enrolled.subject, enrolled.config
         return _queued(
             enrolled.job_id,
-            f"{enrolled.subject.name} ({len(enrolled.intake.accepted)} photos, token "
-            f"{enrolled.subject.token}, {enrolled.config.steps} steps at "
-            f"{enrolled.config.resolution} px); crops: {enrolled.contact_sheet}",
+            f"train {pet.name} ({pet.class_noun}) on {len(enrolled.intake.accepted)} photos, "
+            f"{config.steps} steps at {config.resolution} px. Once it is ready, write TOK "
+            f"where {pet.name} goes in `petbooth imagine` prompts.\n"
+            f"Each photo as it will train: {enrolled.contact_sheet}",
         )
 
     return _with_database(settings, queue)
@@ -280,9 +297,14 @@ def _imagine(args: argparse.Namespace) -> int:
             queued = await enqueue_imagine(db, settings, order)
         except ImagineRefused as refused:
             return _refused("Picture", refused.reasons)
-        params = queued.params
+        params, count = queued.params, queued.params["count"]
+        what = f"{count} picture{'s' if count > 1 else ''}"
+        of = f" of {queued.subject.name}" if queued.subject is not None else ""
+        where = params.get("out_dir") or settings.output_dir(queued.job_id).resolve()
         return _queued(
-            queued.job_id, f"seed {params['seed']}, {params['width']}x{params['height']}"
+            queued.job_id,
+            f"{what}{of}, {params['width']}x{params['height']}, seed {params['seed']}; "
+            f"the engine writes the PNGs to {where}",
         )
 
     return _with_database(settings, queue)
@@ -307,6 +329,9 @@ def _leave_a_core_free() -> None:
 def _engine(args: argparse.Namespace) -> int:
     _require_engine_modules()
     _leave_a_core_free()
+    from engine.models.library_noise import silence_library_noise
+
+    silence_library_noise()  # before engine.process, whose imports load diffusers
     from engine.process import Engine
 
     settings = Settings()
@@ -377,13 +402,13 @@ def _format_status(report: dict) -> str:
     lines = ["JOBS"]
     for job in report["jobs"]:
         where = f"#{job['position']} in queue" if job["position"] else job["state"]
-        eta = f", ETA {duration(job['eta_seconds'])}" if job["eta_seconds"] is not None else ""
+        # A picture's steps are not recorded as it draws: "step 0/30" would mislead.
+        done = [f"step {job['step']}/{job['total_steps']}"] if job["kind"] == "train" else []
+        eta = [f"ETA {duration(job['eta_seconds'])}"] if job["eta_seconds"] is not None else []
         error = f" - {job['error']}" if job["error"] else ""
-        lines.append(
-            f"  job {job['id']:>4} {job['kind']:<8} {where:<14} "
-            f"step {job['step']}/{job['total_steps']}{eta}{error}"
-        )
-    lines.append("SUBJECTS")
+        line = f"  job {job['id']:>4} {job['kind']:<8} {where:<14} {', '.join(done + eta)}"
+        lines.append(line.rstrip() + error)
+    lines.append("PETS")
     lines += [
         f"  {s['name']} ({s['class_noun']}, token {s['token']}): {s['status']}"
         + (f", {s['model']}" if s.get("model") else "")

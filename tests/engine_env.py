@@ -148,3 +148,16 @@ def sigkill_engine_at(
     finally:
         engine.send_signal(signal.SIGKILL)
         engine.wait(timeout=30)
+
+
+def without_modules(tmp_path: Path, modules: list[str]) -> dict[str, str]:
+    """`engine_env` for a machine without `modules` (e.g. the GPU stack): every process
+    started with it finds them missing (a sitecustomize marks each one so)."""
+    blocked = tmp_path / "without-modules"
+    blocked.mkdir()
+    (blocked / "sitecustomize.py").write_text(
+        f"import sys\nsys.modules.update(dict.fromkeys({sorted(modules)!r}))\n"
+    )
+    env = engine_env(tmp_path / "data", tmp_path / "no-model")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocked), env.get("PYTHONPATH")]))
+    return env

@@ -84,7 +84,7 @@ def format_report(report: ScoresReport) -> str:
     if not report.checkpoints:
         return (
             f"{head}\nNo checkpoint has scores (scoring was off, or its models could not be "
-            f"loaded: see `petbooth doctor`).\nIn use: {report.in_use['text']}"
+            f"loaded: see `petbooth doctor`).\nModel in use: {report.in_use['text']}"
         )
     lines = [
         head,
@@ -104,5 +104,5 @@ def format_report(report: ScoresReport) -> str:
             f"Recommended{so_far}: step {report.recommended_step} (the highest likeness among "
             f"the checkpoints whose prompt fidelity is within {report.prompt_margin} of the best)."
         )
-    lines.append(f"In use: {report.in_use['text']}")
+    lines.append(f"Model in use: {report.in_use['text']}")
     return "\n".join(lines)

@@ -14,6 +14,7 @@ from simcord import ChannelHandle, GuildHandle, MemberActor
 
 from bot.delivery._cog import PROGRESS_EDIT_SECONDS
 from engine.orders.lora_files import LORA_WEIGHTS
+from engine.orders.pet_names import normalise_name
 from engine.settings import Settings
 from engine.store import Database, EventKind, Job, Subject, SubjectStatus, events, jobs, subjects
 from tests.samples import jpeg
@@ -92,10 +93,12 @@ def bot_messages(channel: ChannelHandle) -> list[discord.Message]:
     return [m for m in channel.history() if m.author.bot and not m.flags.ephemeral]
 
 
-async def trained_subject(world: World, db: Database, settings: Settings) -> Subject:
+async def trained_subject(
+    world: World, db: Database, settings: Settings, name: str = "thor"
+) -> Subject:
     """/train, then play the engine: the job wrote its LoRA and the subject is ready."""
-    await train(world.alice, world.channel)
-    subject = await subjects.by_name(db, world.alice.id, "thor")
+    await train(world.alice, world.channel, name=name)
+    subject = await subjects.by_name(db, world.alice.id, normalise_name(name))
     assert subject is not None
     [job] = await jobs.list_jobs(db)
     lora = settings.job_dir(job.id) / "lora"

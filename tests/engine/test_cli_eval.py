@@ -65,7 +65,7 @@ def test_eval_prints_every_checkpoint_and_the_recommendation(
     ]
     assert "<- recommended" in lines[3] and "recommended" not in lines[2] + lines[4]
     assert "Recommended: step 4" in out and "within 0.02 of the best" in out
-    assert "In use: step 4, recommended: best likeness" in out
+    assert "Model in use: step 4, recommended: best likeness" in out
 
 
 def test_eval_json_parses(data: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -95,7 +95,7 @@ def test_a_pet_still_training_shows_the_best_step_so_far(
     trained(data, finish=False)
     assert main(["eval", "thor"]) == 0
     out = capsys.readouterr().out
-    assert "Recommended so far: step 4" in out and "In use: final step" in out
+    assert "Recommended so far: step 4" in out and "Model in use: final step" in out
 
 
 def test_an_unknown_or_ambiguous_name_says_what_to_do(

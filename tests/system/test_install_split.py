@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from engine.cli import ENGINE_MODULES
-from tests.engine_env import engine_env, petbooth
+from tests.engine_env import engine_env, petbooth, without_modules
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -86,14 +85,7 @@ def test_every_import_of_the_torch_free_side_is_a_base_dependency() -> None:
 def bot_only_env(tmp_path: Path) -> dict[str, str]:
     """The environment of a machine without the engine: no process started with it can
     import the GPU stack (a sitecustomize marks each module missing)."""
-    blocked = tmp_path / "no-engine"
-    blocked.mkdir()
-    (blocked / "sitecustomize.py").write_text(
-        f"import sys\nsys.modules.update(dict.fromkeys({sorted(ENGINE_MODULES)!r}))\n"
-    )
-    env = engine_env(tmp_path / "data", tmp_path / "no-model")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocked), env.get("PYTHONPATH")]))
-    return env
+    return without_modules(tmp_path, list(ENGINE_MODULES))
 
 
 @pytest.mark.parametrize(

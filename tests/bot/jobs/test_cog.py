@@ -97,3 +97,13 @@ async def test_cancel_with_nothing_active_says_so(world: World) -> None:
     answer = reply(await world.alice.slash(world.channel, "cancel"))
 
     assert "no queued or running jobs" in answer.content
+
+
+async def test_a_pet_waiting_for_its_training_reads_queued_like_its_job(world: World) -> None:
+    await train(world.alice, world.channel)
+
+    answer = reply(await world.alice.slash(world.channel, "status"))
+
+    assert "#1 in the queue" in field(answer, "Jobs")
+    assert field(answer, "Pets").endswith("): queued")
+    assert "pending" not in str(answer.embeds[0].to_dict())

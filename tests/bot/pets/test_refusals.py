@@ -4,8 +4,8 @@ alphabet exports under a file-safe name, forgetting a running pet says what to d
 from __future__ import annotations
 
 from engine.settings import Settings
-from engine.store import Database, SubjectStatus, jobs, subjects
-from tests.bot._world import World, reply, train
+from engine.store import Database, jobs
+from tests.bot._world import World, reply, train, trained_subject
 
 
 async def test_export_while_queued_says_the_pet_is_queued(world: World) -> None:
@@ -22,15 +22,7 @@ async def test_export_while_queued_says_the_pet_is_queued(world: World) -> None:
 async def test_a_cyrillic_pets_files_get_an_ascii_name(
     world: World, db: Database, settings: Settings
 ) -> None:
-    await train(world.alice, world.channel, name="Тор")
-    subject = await subjects.by_name(db, world.alice.id, "тор")
-    assert subject is not None
-    [job] = await jobs.list_jobs(db)
-    lora = settings.job_dir(job.id) / "lora"
-    lora.mkdir(parents=True)
-    (lora / "pytorch_lora_weights.safetensors").write_bytes(b"lora" * 1000)
-    lora_path = str(lora.relative_to(settings.data_dir))
-    await subjects.set_status(db, subject.id, SubjectStatus.READY, lora_path=lora_path)
+    subject = await trained_subject(world, db, settings, name="Тор")
 
     answer = reply(await world.alice.slash(world.channel, "export", name="ТОР"))
 

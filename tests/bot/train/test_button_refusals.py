@@ -2,42 +2,57 @@
 
 from __future__ import annotations
 
+import pytest
 import simcord
 
 from engine.settings import Settings
 from engine.store import Database, subjects
 from tests.bot._world import World, delivered_preview, reply
 
-
-async def test_a_stranger_is_told_only_the_owner_picks_the_step(
-    world: World, db: Database, env: simcord.Env, settings: Settings
-) -> None:
-    _, preview = await delivered_preview(world, db, env, settings, 200, weights=True)
-
-    answer = reply(await world.bob.click(preview, label="Use step 200"))
-
-    assert answer.content == "Only the pet's owner can choose which step thor draws with."
-
-
-async def test_the_step_of_a_forgotten_pet_cannot_be_chosen(
-    world: World, db: Database, env: simcord.Env, settings: Settings
-) -> None:
-    job, preview = await delivered_preview(world, db, env, settings, 200, weights=True)
-    await subjects.delete(db, job.subject_id or 0)
-
-    answer = reply(await world.alice.click(preview, label="Use step 200"))
-
-    assert answer.content == "This pet was forgotten, so there is no step left to choose."
-
-
-async def test_a_step_no_longer_kept_says_what_to_press_instead(
-    world: World, db: Database, env: simcord.Env, settings: Settings
-) -> None:
-    _, preview = await delivered_preview(world, db, env, settings, 100, weights=False)
-
-    answer = reply(await world.alice.click(preview, label="Use step 100"))
-
-    assert answer.content == (
+REFUSALS = {
+    "a stranger": (
+        "bob",
+        200,
+        True,
+        False,
+        "Only the pet's owner can choose which step thor draws with.",
+    ),
+    "a forgotten pet": (
+        "alice",
+        200,
+        True,
+        True,
+        "This pet was forgotten, so there is no step left to choose.",
+    ),
+    "a step no longer kept": (
+        "alice",
+        100,
+        False,
+        False,
         "thor's step 100 is no longer kept: press a later preview's button, or keep the "
-        "final model."
-    )
+        "final model.",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("who", "step", "kept", "forgotten", "expected"), REFUSALS.values(), ids=REFUSALS
+)
+async def test_use_step_refuses_in_words(
+    world: World,
+    db: Database,
+    env: simcord.Env,
+    settings: Settings,
+    who: str,
+    step: int,
+    kept: bool,
+    forgotten: bool,
+    expected: str,
+) -> None:
+    job, preview = await delivered_preview(world, db, env, settings, step, weights=kept)
+    if forgotten:
+        await subjects.delete(db, job.subject_id or 0)
+
+    answer = reply(await getattr(world, who).click(preview, label=f"Use step {step}"))
+
+    assert answer.content == expected

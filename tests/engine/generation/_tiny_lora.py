@@ -14,8 +14,9 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 from PIL import Image
 
 from engine.generation.request import GenerateRequest
-from engine.settings import Settings, TrainingDefaults
-from engine.training import TrainRequest, train_lora
+from engine.settings import Settings
+from engine.training import train_lora
+from tests.engine.training._runs import make_request
 from tests.samples import write_photos
 
 
@@ -53,27 +54,15 @@ def train_tiny_lora(
 ) -> Path:
     """A LoRA trained at 64 px with lr 1e-3 (large, so a few steps change the images
     visibly), on `pipeline` if one is lent; returns its directory."""
-    config = TrainingDefaults.model_validate(
-        {
-            "resolution": 64,
-            "steps": steps,
-            "checkpoint_every": steps,
-            "learning_rate": 1e-3,
-            "rank": rank,
-            "seed": seed,
-            "validation_prompts": (),
-        }
-    )
-    request = TrainRequest(
-        job_dir=root / "job",
-        photo_paths=write_photos(root / "photos", 3),
-        token="sks",
-        class_noun="cat",
-        config=config,
-        base_model=str(model),
-        vae=None,
-        device="cpu",
-        priors_dir=root / "priors",
+    request = make_request(
+        root,
+        model,
+        write_photos(root / "photos", 3),
+        steps=steps,
+        checkpoint_every=steps,
+        rank=rank,
+        seed=seed,
+        validation_prompts=(),
     )
     return train_lora(request, pipeline=pipeline).lora_dir
 

@@ -73,10 +73,13 @@ def step_of(lora: Path | None) -> str | None:
     return lora.name  # "step-000002" for a checkpoint, "lora" for the final model
 
 
-async def test_the_recommended_step_is_drawn_by_default(db: Database, settings: Settings) -> None:
-    pet = await trained_pet(db, settings, recommended=2)
+@pytest.mark.parametrize(("recommended", "drawn"), [(2, "step-000002"), (None, "lora")])
+async def test_the_recommended_step_is_drawn_by_default_else_the_final_model(
+    db: Database, settings: Settings, recommended: int | None, drawn: str
+) -> None:
+    pet = await trained_pet(db, settings, recommended=recommended)
     request = await build_request(db, settings, await picture_job(db, pet))
-    assert step_of(request.lora) == "step-000002"
+    assert step_of(request.lora) == drawn
 
 
 async def test_the_owners_pick_wins_and_the_order_wins_over_both(
@@ -90,14 +93,6 @@ async def test_the_owners_pick_wins_and_the_order_wins_over_both(
     await subjects.choose_checkpoint(db, pet, None)
     named = await picture_job(db, pet, checkpoint_step=4)
     assert step_of((await build_request(db, settings, named)).lora) == "step-000004"
-
-
-async def test_without_a_recommendation_the_final_model_is_drawn(
-    db: Database, settings: Settings
-) -> None:
-    pet = await trained_pet(db, settings, recommended=None)
-    request = await build_request(db, settings, await picture_job(db, pet))
-    assert step_of(request.lora) == "lora"
 
 
 async def test_a_recommended_step_that_is_gone_falls_back_to_the_final_model(

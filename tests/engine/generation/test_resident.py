@@ -16,8 +16,9 @@ from engine.generation.render import generation_scheduler, render_images
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.models.loading import load_pipeline
-from engine.training import NullHooks, train_lora
+from engine.training import train_lora
 from engine.training.checkpoints import LORA_WEIGHTS
+from engine.training.request import NullHooks
 from tests.engine.generation._tiny_lora import picture
 from tests.engine.training._runs import Run, train_tiny
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
 
-from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.models.sampling import StopRequested
-from tests.engine.generation._tiny_lora import tiny_settings
+from tests.engine.generation._tiny_lora import picture, tiny_settings
 
 pytestmark = pytest.mark.slow
 
@@ -21,18 +21,7 @@ STEPS = 60  # at 128 px each tiny-model step takes a tenth of a second or more: 
 
 def test_a_stop_mid_picture_ends_it_within_a_step(tiny_model_dir: Path, tmp_path: Path) -> None:
     resident = ResidentPipeline(tiny_settings(tiny_model_dir, tmp_path))
-    request = GenerateRequest(
-        prompt="a photo of a cat",
-        negative_prompt="",
-        count=1,
-        seed=3,
-        steps=STEPS,
-        guidance_scale=5.0,
-        width=128,
-        height=128,
-        lora=None,
-        subject=None,
-    )
+    request = replace(picture(None), seed=3, steps=STEPS, width=128, height=128)
     resident.generate(replace(request, steps=1))  # loads the pipeline before timing
     asked = threading.Event()
     step_ends: list[float] = []
@@ -63,7 +52,7 @@ def test_a_stop_mid_picture_ends_it_within_a_step(tiny_model_dir: Path, tmp_path
     assert outcome["result"] == "stopped"
     steps_done = len(step_ends) - 1  # the first call is the check before drawing
     assert steps_done < STEPS // 2
-    longest_step = max(b - a for a, b in zip(step_ends[1:], step_ends[2:], strict=False))
+    longest_step = max(b - a for a, b in pairwise(step_ends[1:]))
     latency = float(outcome["at"]) - stop_at  # type: ignore[arg-type]
     # The step under way finishes, then the partial latents are decoded once (tiny VAE).
     assert latency <= 2 * longest_step + 1.0, (latency, longest_step)

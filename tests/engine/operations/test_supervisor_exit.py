@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine.operations.supervisor import CONFIGURATION_ERROR, Child, Supervisor
-from tests.engine_env import engine_env, petbooth
+from tests.engine_env import petbooth, without_modules
 
 GPU_STACK = ("torch", "diffusers", "transformers", "peft", "accelerate", "bitsandbytes")
 
@@ -68,14 +68,7 @@ def test_a_crash_is_restarted_and_a_clean_stop_exits_zero(tmp_path: Path) -> Non
 def test_run_exits_non_zero_when_its_engine_cannot_start(tmp_path: Path) -> None:
     """`petbooth run --no-bot` on a machine without the engine installed: the engine child
     exits with a configuration error and `run` exits with it instead of waiting forever."""
-    blocked = tmp_path / "no-gpu-stack"
-    blocked.mkdir()
-    # Every process started with this PYTHONPATH (the engine child too) cannot import torch.
-    (blocked / "sitecustomize.py").write_text(
-        f"import sys\nsys.modules.update(dict.fromkeys({GPU_STACK!r}))\n"
-    )
-    env = engine_env(tmp_path / "data", tmp_path / "no-model")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocked), env.get("PYTHONPATH")]))
+    env = without_modules(tmp_path, list(GPU_STACK))  # the engine child cannot import torch
 
     result = petbooth("run", "--no-bot", env=env, timeout=60)
 

@@ -83,11 +83,17 @@ async def test_tok_right_after_train_names_the_pet_as_queued(
     )
 
 
+async def claimed_thor(db: Database, settings: Settings) -> int:
+    """thor's training, claimed by the engine "gpu-0"."""
+    job_id = await enrol_thor(db, settings)
+    assert await jobs.claim_next(db, "gpu-0", 60) is not None
+    return job_id
+
+
 async def test_tok_while_training_names_the_step_and_time_left(
     db: Database, settings: Settings
 ) -> None:
-    job_id = await enrol_thor(db, settings)
-    assert await jobs.claim_next(db, "gpu-0", 60) is not None
+    job_id = await claimed_thor(db, settings)
     async with db.transaction() as tx:
         await jobs.record_progress_tx(tx, job_id, 120, 500, 0.6)
     await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=job_id)
@@ -100,8 +106,7 @@ async def test_tok_while_training_names_the_step_and_time_left(
 async def test_tok_after_a_failed_training_says_to_train_again(
     db: Database, settings: Settings
 ) -> None:
-    job_id = await enrol_thor(db, settings)
-    assert await jobs.claim_next(db, "gpu-0", 60) is not None
+    job_id = await claimed_thor(db, settings)
     await endings.fail(db, job_id, "gpu-0", "out of memory")
 
     assert await refusal(db, settings) == (

@@ -105,14 +105,32 @@ async def test_an_engine_that_lost_the_job_ends_nothing(db: Database) -> None:
     assert await events.for_job(db, job_id) == before
 
 
-async def test_failure_fails_the_pet_and_tells_the_owner(db: Database) -> None:
-    pet, job_id = await training(db)
+async def fail_running(db: Database, job_id: int) -> object:
     await claimed(db, "engine-a", job_id)
+    return await endings.fail(db, job_id, "engine-a", "The engine ran out of disk space.")
 
-    assert await endings.fail(db, job_id, "engine-a", "The engine ran out of disk space.")
 
-    assert await state_of(db, job_id, pet) == (JobState.FAILED, SubjectStatus.FAILED)
-    assert await last_event(db, job_id) is EventKind.FAILED
+async def cancel_queued(db: Database, job_id: int) -> object:
+    return await jobs.cancel(db, job_id) is JobState.CANCELLED
+
+
+@pytest.mark.parametrize(
+    ("end", "state", "event"),
+    [
+        (fail_running, JobState.FAILED, EventKind.FAILED),
+        (cancel_queued, JobState.CANCELLED, EventKind.CANCELLED),
+    ],
+    ids=["failed while running", "cancelled while queued"],
+)
+async def test_a_training_that_fails_or_is_cancelled_fails_its_pet(
+    db: Database, end, state: JobState, event: EventKind
+) -> None:
+    pet, job_id = await training(db)
+
+    assert await end(db, job_id)
+
+    assert await state_of(db, job_id, pet) == (state, SubjectStatus.FAILED)
+    assert await last_event(db, job_id) is event
 
 
 async def test_a_cancelled_running_training_fails_the_pet(db: Database) -> None:
@@ -124,15 +142,6 @@ async def test_a_cancelled_running_training_fails_the_pet(db: Database) -> None:
     assert await state_of(db, job_id, pet) == (JobState.CANCELLED, SubjectStatus.FAILED)
     cancelled = (await events.for_job(db, job_id))[-1]
     assert (cancelled.kind, cancelled.payload) == (EventKind.CANCELLED, {"step": 3})
-
-
-async def test_a_cancelled_queued_training_fails_the_pet_too(db: Database) -> None:
-    pet, job_id = await training(db)
-
-    assert await jobs.cancel(db, job_id) is JobState.CANCELLED
-
-    assert await state_of(db, job_id, pet) == (JobState.CANCELLED, SubjectStatus.FAILED)
-    assert await last_event(db, job_id) is EventKind.CANCELLED
 
 
 async def test_release_queues_the_job_again_without_spending_an_attempt(db: Database) -> None:

@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from engine.models.loading import load_pipeline
-from engine.settings import TrainingDefaults
-from engine.training import NullHooks, TrainRequest, TrainResult, train_lora
+from engine.settings import GenerationDefaults, TrainingDefaults
+from engine.training import train_lora
+from engine.training.request import NullHooks, TrainRequest, TrainResult
 
 
 def make_photos(directory: Path, count: int = 3, seed: int = 0) -> list[Path]:
@@ -30,7 +31,16 @@ def make_photos(directory: Path, count: int = 3, seed: int = 0) -> list[Path]:
     return paths
 
 
-def make_request(root: Path, model: Path, photos: list[Path], **config: object) -> TrainRequest:
+def make_request(
+    root: Path,
+    model: Path,
+    photos: list[Path],
+    *,
+    job: str = "job",
+    generation: GenerationDefaults | None = None,
+    **config: object,
+) -> TrainRequest:
+    """A 64 px CPU training of `photos` as the token "sks", `config` over the defaults here."""
     settings = {
         "resolution": 64,
         "steps": 4,
@@ -41,7 +51,7 @@ def make_request(root: Path, model: Path, photos: list[Path], **config: object) 
         **config,
     }
     return TrainRequest(
-        job_dir=root / "job",
+        job_dir=root / job,
         photo_paths=photos,
         token="sks",
         class_noun="cat",
@@ -50,6 +60,7 @@ def make_request(root: Path, model: Path, photos: list[Path], **config: object) 
         vae=None,
         device="cpu",
         priors_dir=root / "priors",
+        generation=generation or GenerationDefaults(),
     )
 
 

@@ -11,8 +11,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from engine.settings import TrainingDefaults
-from engine.training import TrainRequest, train_lora
+from engine.training import train_lora
 from engine.training.precision import micro_batch_size, resolve_precision
+from tests.engine.training._runs import make_request
 
 CPU = torch.device("cpu")
 
@@ -31,28 +32,17 @@ def shaped_photos(directory: Path) -> list[Path]:
 
 
 def trained(root: Path, model: Path, photos: list[Path], micro_batch: int) -> dict:
-    config = TrainingDefaults(
-        resolution=64,
+    request = make_request(
+        root,
+        model,
+        photos,
+        job=f"job-{micro_batch}",
         steps=2,
-        checkpoint_every=2,
         effective_batch=4,
         micro_batch=micro_batch,
-        learning_rate=1e-3,
         prior_preservation=True,  # class images share each step's bucket too
         num_class_images=2,
-        preview_steps=2,
         validation_prompts=(),
-    )
-    request = TrainRequest(
-        job_dir=root / f"job-{micro_batch}",
-        photo_paths=photos,
-        token="sks",
-        class_noun="cat",
-        config=config,
-        base_model=str(model),
-        vae=None,
-        device="cpu",
-        priors_dir=root / "priors",
     )
     result = train_lora(request)
     return load_file(result.lora_dir / "pytorch_lora_weights.safetensors")

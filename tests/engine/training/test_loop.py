@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from engine.training import TrainingInterrupted, latest_checkpoint, train_lora
+from engine.training import latest_checkpoint, train_lora
+from engine.training.request import TrainingInterrupted
 from tests.engine.training._runs import (
     RecordingHooks,
     Run,

@@ -11,9 +11,9 @@ from PIL import Image
 
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
-from engine.settings import TrainingDefaults
-from engine.training import TrainRequest, train_lora
+from engine.training import train_lora
 from tests.engine.generation._tiny_lora import tiny_settings
+from tests.engine.training._runs import make_request
 from tests.samples import write_photos
 
 pytestmark = pytest.mark.slow
@@ -22,28 +22,19 @@ pytestmark = pytest.mark.slow
 def test_the_final_preview_is_what_imagine_draws_with_the_final_lora(
     tiny_model_dir: Path, tmp_path: Path
 ) -> None:
-    config = TrainingDefaults(
-        resolution=64,
-        steps=2,
-        checkpoint_every=2,
-        effective_batch=1,
-        learning_rate=1e-3,
-        seed=5,
-        validation_prompts=("a photo of {token} {cls}", "{token} {cls} on a skateboard"),
-    )
     settings = tiny_settings(tiny_model_dir, tmp_path / "data", steps=3)
-    request = TrainRequest(
-        job_dir=tmp_path / "job",
-        photo_paths=write_photos(tmp_path / "photos", 3),
-        token="sks",
-        class_noun="cat",
-        config=config,
-        base_model=str(tiny_model_dir),
-        vae=None,
-        device="cpu",
-        priors_dir=tmp_path / "priors",
+    photos = write_photos(tmp_path / "photos", 3)
+    request = make_request(
+        tmp_path,
+        tiny_model_dir,
+        photos,
         generation=settings.generation,
+        steps=2,
+        effective_batch=1,
+        seed=5,
+        preview_steps=None,  # drawn as /imagine draws: its step count
     )
+    config = request.config
     lora = train_lora(request).lora_dir
     resident = ResidentPipeline(settings)
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine.training import InvalidTrainRequest, train_lora
+from engine.training import train_lora
+from engine.training.request import InvalidTrainRequest
 from tests.engine.training._runs import make_request
 
 
