@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
+from engine.logs import LogFormat, configure_logging
 from engine.settings import MISSING_TOKEN, Settings
 
 
@@ -56,8 +58,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 if __name__ == "__main__":
     args = _parse(None)
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # `petbooth run` passes its --log-format on in PETBOOTH_LOG_FORMAT.
+    log_format: LogFormat = "json" if os.environ.get("PETBOOTH_LOG_FORMAT") == "json" else "text"
+    configure_logging(logging.INFO if args.verbose else logging.WARNING, log_format)
     sys.exit(main(sync_commands=args.sync_commands))

@@ -198,6 +198,9 @@ def _download_models(args: argparse.Namespace) -> int:
 
 
 def _tiny_model(args: argparse.Namespace) -> int:
+    from engine.models.library_noise import silence_library_noise
+
+    silence_library_noise()  # no "Writing model shards" bars
     from engine.models.tiny import build_tiny_sdxl
 
     path = build_tiny_sdxl(args.directory)
@@ -356,15 +359,17 @@ def _bot(args: argparse.Namespace) -> int:
 def _status(args: argparse.Namespace) -> int:
     from engine.orders.status import build_status
 
+    settings = Settings()
+
     async def show(db: Database) -> int:
-        report = await build_status(db)
+        report = await build_status(db, heartbeat_seconds=settings.heartbeat_seconds)
         if args.json:
             print(json.dumps(report.as_dict(), indent=2))
         else:
             print(_format_status(report.as_dict()))
         return 0
 
-    return _with_database(Settings(), show)
+    return _with_database(settings, show)
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -397,7 +402,7 @@ def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]
 
 
 def _format_status(report: dict) -> str:
-    from engine.orders.status import duration
+    from engine.orders.status import duration, engine_state
 
     lines = ["JOBS"]
     for job in report["jobs"]:
@@ -416,9 +421,7 @@ def _format_status(report: dict) -> str:
     ]
     lines.append("ENGINES")
     lines += [
-        f"  {e['engine_id']} on {e['device']}: heartbeat {e['heartbeat_age_seconds']} s ago"
-        + (f", running job {e['job_id']}" if e["job_id"] else "")
-        for e in report["engines"]
+        f"  {e['engine_id']} on {e['device']}: {engine_state(e)}" for e in report["engines"]
     ] or ["  none running"]
     return "\n".join(lines)
 

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 
 from engine.failures import describe_failure, is_expected_failure
 from engine.job_control import JobControl
+from engine.logs import job_context
 from engine.settings import Settings
-from engine.store import Database, Job, JobKind, JobState, endings, engines, jobs
+from engine.store import Database, Job, JobKind, JobState, endings, engines, jobs, subjects
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUPPORTED_KINDS = (JobKind.GENERATE, JobKind.TRAIN)
+CANCEL_LOOK_SECONDS = 1.0  # one indexed SELECT a second: nothing next to a denoising step
 
 
 class Engine:
@@ -105,10 +107,27 @@ class Engine:
             await engines.beat(self.db, self.engine_id, os.getpid(), self.settings.device, job_id)
 
     async def run_job(self, job: Job) -> None:
+        began = time.monotonic()
+        with job_context(job.id):
+            # First, before the imports below: they take seconds on the first job (torch).
+            log.info("job %s claimed: %s", job.id, await self._claimed(job))
+            await self._run_claimed(job, began)
+
+    async def _claimed(self, job: Job) -> str:
+        """ "train for owner 42, pet thor, attempt 1 of 3": what an operator needs to know."""
+        subject = await subjects.get(self.db, job.subject_id) if job.subject_id else None
+        pet = f"pet {subject.name}" if subject is not None else "no pet (plain SDXL)"
+        return (
+            f"{job.kind.value} for owner {job.owner_id}, {pet}, "
+            f"attempt {job.attempts} of {job.max_attempts}"
+        )
+
+    async def _run_claimed(self, job: Job, began: float) -> None:
         from engine.generation.job import GenerationInterrupted
+        from engine.models.memory import peak_memory, reset_peak_memory
         from engine.training.request import TrainingInterrupted
 
-        log.info("job %s (%s) claimed, attempt %s", job.id, job.kind, job.attempts)
+        reset_peak_memory(self.settings.device)
         control = JobControl(
             asyncio.get_running_loop(), self.db, self.settings, job, self.engine_id
         )
@@ -119,17 +138,24 @@ class Engine:
         try:
             await self._beat(job.id, force=True)
             await self._dispatch(control)
-            log.info("job %s succeeded", job.id)
+            log.info(
+                "job %s (%s) finished: succeeded in %s, %s",
+                job.id,
+                job.kind.value,
+                wall_time(time.monotonic() - began),
+                peak_memory(self.settings.device),
+            )
         except TrainingInterrupted as stopped:
             await self._interrupted(control, stopped.step)
         except GenerationInterrupted:
             await self._interrupted(control, 0)
         except Exception as err:
             message = describe_failure(err, job.kind)
+            spent = f"{wall_time(time.monotonic() - began)}, {peak_memory(self.settings.device)}"
             if is_expected_failure(err):  # said in words already: no traceback in the log
-                log.error("job %s failed: %s", job.id, message)
+                log.error("job %s failed after %s: %s", job.id, spent, message)
             else:
-                log.exception("job %s failed", job.id)
+                log.exception("job %s failed after %s", job.id, spent)
             # False: not ours any more; whoever holds the job now reports.
             await endings.fail(self.db, job.id, self.engine_id, message)
         finally:
@@ -153,23 +179,42 @@ class Engine:
         await run_train_job(control, progress, resident)
 
     async def _keep_lease(self, control: JobControl) -> None:
+        """Extend the lease every heartbeat; look for a /cancel every second in between, so a
+        cancel reaches the job within a second (then within one denoising step)."""
         job_id = control.job.id
+        beat_every = self.settings.heartbeat_seconds
+        look_every = min(CANCEL_LOOK_SECONDS, beat_every)
+        last_beat = time.monotonic()
         while True:
-            await asyncio.sleep(self.settings.heartbeat_seconds)
-            current = await jobs.heartbeat(
-                self.db, job_id, self.engine_id, self.settings.lease_seconds
-            )
-            await self._beat(job_id, force=True)
-            if current is None:
-                log.warning("job %s: lease lost; stopping without finishing it", job_id)
-                control.request_stop("lease-lost")
-            elif current.cancel_requested:
+            await asyncio.sleep(look_every)
+            if time.monotonic() - last_beat < beat_every:
+                current = await jobs.get(self.db, job_id)
+            else:
+                last_beat = time.monotonic()
+                current = await jobs.heartbeat(
+                    self.db, job_id, self.engine_id, self.settings.lease_seconds
+                )
+                await self._beat(job_id, force=True)
+                if current is None:
+                    log.warning("job %s: lease lost; stopping without finishing it", job_id)
+                    control.request_stop("lease-lost")
+                    continue
+            if current is not None and current.cancel_requested:
                 control.request_stop("cancel")
 
     async def _interrupted(self, control: JobControl, step: int) -> None:
         job_id = control.job.id
         if control.stop_reason == "cancel":
             await endings.cancel_running(self.db, job_id, self.engine_id, step=step)
+            log.info("job %s cancelled at step %s", job_id, step)
         elif control.stop_reason == "shutdown":
             await endings.release(self.db, job_id, self.engine_id, step=step)
             log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)
+
+
+def wall_time(seconds: float) -> str:
+    """ "42.1 s" for a picture, "12 min 05 s" for a training."""
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest:02d} s"

@@ -30,6 +30,9 @@ def engine_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
             "PETBOOTH_PROGRESS_EVERY_SECONDS": "0",
             "PETBOOTH_POLL_SECONDS": "0.2",
             "PETBOOTH_TRAINING__PREVIEW_STEPS": "2",
+            # One sample a step: these tests are about processes, leases and events; the
+            # 4-sample default (and that its split changes nothing) is tested in training.
+            "PETBOOTH_TRAINING__EFFECTIVE_BATCH": "1",
             "PETBOOTH_TRAINING__VALIDATION_PROMPTS": json.dumps(["a photo of {token} {cls}"]),
             # The tiny random scorers `build_tiny_sdxl` writes beside the model.
             "PETBOOTH_SCORING__IDENTITY_MODEL": str(model_dir / "scorers" / "identity"),

@@ -30,7 +30,9 @@ class Jobs(commands.Cog):
         if everyone and not is_admin(interaction.user, self.bot.settings):
             raise UserError("Only admins can see everyone's jobs. `/status` shows yours.")
         owner = None if everyone else interaction.user.id
-        report = await build_status(self.bot.db, owner_id=owner)
+        report = await build_status(
+            self.bot.db, owner_id=owner, heartbeat_seconds=self.bot.settings.heartbeat_seconds
+        )
         await interaction.response.send_message(
             embed=status_embed(report, everyone=everyone), ephemeral=True
         )

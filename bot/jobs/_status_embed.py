@@ -5,9 +5,8 @@ from __future__ import annotations
 import discord
 
 from bot.utils.format import progress_bar, safe
-from engine.orders.status import JobLine, StatusReport, duration
+from engine.orders.status import JobLine, StatusReport, duration, engine_state
 
-STALE_HEARTBEAT_SECONDS = 60.0  # an engine beats every 10 s; six missed beats is dead
 MAX_JOB_LINES = 15  # an embed field holds 1024 characters
 
 
@@ -29,14 +28,14 @@ def job_text(line: JobLine, show_owner: bool) -> str:
 
 
 def engine_text(report: StatusReport) -> str:
-    alive = [e for e in report.engines if e["heartbeat_age_seconds"] <= STALE_HEARTBEAT_SECONDS]
-    if not alive:
-        return "No engine running: jobs wait in the queue until one starts."
-    return "\n".join(
-        f"`{e['engine_id']}` on {e['device']}: heartbeat {e['heartbeat_age_seconds']:.0f} s ago"
-        + (f", on job {e['job_id']}" if e["job_id"] else ", idle")
-        for e in alive
-    )
+    """Every engine the report knows, live ones first (alive: `engine.orders.liveness`)."""
+    lines = [
+        f"`{e['engine_id']}` on {e['device']}: {engine_state(e)}"
+        for e in sorted(report.engines, key=lambda e: not e["alive"])
+    ]
+    if not any(e["alive"] for e in report.engines):
+        lines.insert(0, "No engine running: jobs wait in the queue until one starts.")
+    return "\n".join(lines)
 
 
 def status_embed(report: StatusReport, *, everyone: bool) -> discord.Embed:

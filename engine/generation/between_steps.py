@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 
 from engine.generation.job import build_request, draw_and_save, record_done
 from engine.job_control import JobControl
-from engine.store import JobKind, endings, jobs
+from engine.logs import job_context
+from engine.store import Job, JobKind, endings, jobs
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -54,6 +55,12 @@ class BetweenSteps:
         job = wait(jobs.claim_next(self._db, self._engine_id, lease, (JobKind.GENERATE,)))
         if job is None:
             return
+        with job_context(job.id):  # its log lines carry its id, not the training's
+            self._serve(job)
+
+    def _serve(self, job: Job) -> None:
+        wait = self._training.wait
+        lease = self._settings.lease_seconds
         log.info("job %s (generate) served between training steps", job.id)
         self.served.append(job.id)
         try:

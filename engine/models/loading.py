@@ -18,6 +18,7 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
     StableDiffusionXLPipeline,
 )
 from huggingface_hub import constants as hub_constants
+from huggingface_hub import try_to_load_from_cache
 from huggingface_hub.errors import EntryNotFoundError, HFValidationError
 from huggingface_hub.utils import validate_repo_id
 
@@ -81,6 +82,8 @@ def _from_pretrained(
 ) -> StableDiffusionXLPipeline:
     # A local directory holds whatever save_pretrained wrote; from the hub, never take pickles.
     use_safetensors = None if base_is_local else True
+    if not base_is_local:
+        _announce_download(base_model, "model_index.json")
     if not base_is_local and dtype in (torch.float16, torch.bfloat16):
         # The hub's fp16 variant is half the download (bf16 casts from it without loss
         # that matters for inference or LoRA training); not every repo has one.
@@ -101,6 +104,8 @@ def _load_vae(vae: str, dtype: torch.dtype, base_is_local: bool) -> AutoencoderK
     vae_is_local = _is_local(vae)
     try:
         _check_reference(vae, vae_is_local, "VAE")
+        if not vae_is_local:
+            _announce_download(vae, "config.json")
         return AutoencoderKL.from_pretrained(
             vae, dtype=dtype, use_safetensors=None if vae_is_local else True
         )
@@ -114,6 +119,18 @@ def _load_vae(vae: str, dtype: torch.dtype, base_is_local: bool) -> AutoencoderK
             )
             return None
         raise ModelUnavailableError(_unavailable("VAE", vae, err)) from err
+
+
+def _announce_download(hub_id: str, marker: str) -> None:
+    """The engine turns the hub's progress bars off (engine.models.library_noise): say in
+    one line that minutes of downloading start now, and how to do it ahead of time."""
+    if hub_constants.is_offline_mode() or isinstance(try_to_load_from_cache(hub_id, marker), str):
+        return
+    log.info(
+        "%s is not in the Hugging Face cache: downloading it now (SDXL is about 7 GB, once; "
+        "`petbooth download-models` does this ahead of time)",
+        hub_id,
+    )
 
 
 def _is_local(reference: str) -> bool:

@@ -23,6 +23,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 
+from engine.logs import LogFormat
 from engine.settings import MISSING_TOKEN, Settings
 from engine.store.migrate import migrate
 
@@ -59,20 +60,26 @@ def gpu_count() -> int:
 
 
 def plan_children(
-    settings: Settings, with_bot: bool, gpus: int, sync_commands: bool = False
+    settings: Settings,
+    with_bot: bool,
+    gpus: int,
+    sync_commands: bool = False,
+    log_format: LogFormat = "text",
 ) -> list[Child]:
     python = sys.executable
+    # Every child logs as `petbooth run` was told to: one format for the collector to parse.
+    base_env = {**os.environ, "PETBOOTH_LOG_FORMAT": log_format}
     children = []
     if with_bot:
         sync = ["--sync-commands"] if sync_commands else []
-        children.append(Child("bot", [python, "-m", "bot", *sync], dict(os.environ)))
+        children.append(Child("bot", [python, "-m", "bot", *sync], dict(base_env)))
     if gpus == 0:
         log.warning(
             "No GPU found: running ONE engine on the CPU. SDXL training and generation on a "
             "CPU are impractically slow (hours per job); use a machine with an NVIDIA GPU."
         )
     for index in range(max(gpus, 1)):
-        env = dict(os.environ)
+        env = dict(base_env)
         if gpus:
             # each engine sees exactly one GPU, so "cuda" means its own card
             env["CUDA_VISIBLE_DEVICES"] = str(index)
@@ -138,7 +145,12 @@ class Supervisor:
             await process.wait()
 
 
-def run_all(settings: Settings, with_bot: bool = True, sync_commands: bool = False) -> int:
+def run_all(
+    settings: Settings,
+    with_bot: bool = True,
+    sync_commands: bool = False,
+    log_format: LogFormat = "text",
+) -> int:
     if with_bot and not settings.has_discord_token:
         print(
             MISSING_TOKEN + "\n(or start the engines alone with `petbooth run --no-bot`)",
@@ -149,7 +161,7 @@ def run_all(settings: Settings, with_bot: bool = True, sync_commands: bool = Fal
     log.info("database %s at schema version %d", settings.database_path, version)
 
     async def main() -> int:
-        children = plan_children(settings, with_bot, gpu_count(), sync_commands)
+        children = plan_children(settings, with_bot, gpu_count(), sync_commands, log_format)
         supervisor = Supervisor(children)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -14,7 +14,17 @@ from engine.store import Database, EngineHealth, engines
 FRESH_HEARTBEATS = 3
 
 
+def is_live(engine: EngineHealth, now: float, heartbeat_seconds: float) -> bool:
+    """The one rule: an engine is alive while its last heartbeat is within FRESH_HEARTBEATS
+    heartbeat periods. /status, `petbooth status` and the bot's promises all ask this."""
+    return now - engine.heartbeat_at <= FRESH_HEARTBEATS * heartbeat_seconds
+
+
 async def live_engines(db: Database, settings: Settings) -> list[EngineHealth]:
     """Engines that sent a heartbeat within FRESH_HEARTBEATS heartbeat periods."""
-    oldest = db.now() - FRESH_HEARTBEATS * settings.heartbeat_seconds
-    return [engine for engine in await engines.all_engines(db) if engine.heartbeat_at >= oldest]
+    now = db.now()
+    return [
+        engine
+        for engine in await engines.all_engines(db)
+        if is_live(engine, now, settings.heartbeat_seconds)
+    ]

@@ -7,13 +7,27 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.orders.checkpoint_choice import step_in_use
+from engine.orders.liveness import is_live
 from engine.orders.pet_states import pet_state
-from engine.store import Database, Job, JobKind, JobState, SubjectStatus, engines, jobs, subjects
+from engine.settings import Settings
+from engine.store import (
+    Database,
+    EngineHealth,
+    Job,
+    JobKind,
+    JobState,
+    SubjectStatus,
+    engines,
+    jobs,
+    subjects,
+)
 
 # Before any job has run on this machine: an H100 trains SDXL-LoRA at ~0.3 s/step at
 # 1024 px; a guess that errs long keeps promises (refined from the first finished job).
 FALLBACK_SECONDS_PER_STEP = 0.5
 GENERATE_SECONDS = 5.0
+# For callers that show no engines (and tests): the engines' own default period.
+DEFAULT_HEARTBEAT_SECONDS: float = Settings.model_fields["heartbeat_seconds"].default
 
 
 @dataclass(frozen=True)
@@ -57,8 +71,14 @@ def _remaining_seconds(job: Job, default_sps: float) -> float:
 
 
 async def build_status(
-    db: Database, owner_id: int | None = None, recent_finished: int = 10
+    db: Database,
+    owner_id: int | None = None,
+    recent_finished: int = 10,
+    *,
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS,
 ) -> StatusReport:
+    """`heartbeat_seconds`: the engines' heartbeat period (settings.heartbeat_seconds), for
+    telling a live engine from a silent one."""
     sps = await measured_seconds_per_step(db)
     running = await jobs.list_jobs(db, states=[JobState.RUNNING])
     # Jobs ahead of a queued one: every running job's rest, then the queue in claim order.
@@ -97,16 +117,43 @@ async def build_status(
             for s in pets
         ],
         engines=[
-            {
-                "engine_id": e.engine_id,
-                "device": e.device,
-                "job_id": e.job_id,
-                "heartbeat_age_seconds": round(db.now() - e.heartbeat_at, 1),
-            }
-            for e in await engines.all_engines(db)
+            _engine(e, running, db.now(), heartbeat_seconds) for e in await engines.all_engines(db)
         ],
         now=db.now(),
     )
+
+
+def _engine(
+    engine: EngineHealth, running: list[Job], now: float, heartbeat_seconds: float
+) -> dict[str, Any]:
+    # The row names the job of the engine's last heartbeat. A SIGKILLed engine's row keeps
+    # naming it after the job was claimed again and finished elsewhere: it is this engine's
+    # job only while it is still running under this engine's claim.
+    current = next(
+        (j.id for j in running if j.id == engine.job_id and j.engine_id == engine.engine_id),
+        None,
+    )
+    return {
+        "engine_id": engine.engine_id,
+        "device": engine.device,
+        "alive": is_live(engine, now, heartbeat_seconds),
+        "job_id": current,
+        "heartbeat_age_seconds": round(now - engine.heartbeat_at, 1),
+    }
+
+
+def engine_state(engine: dict[str, Any]) -> str:
+    """What /status and `petbooth status` say about one engine of a report, in the same
+    words: "heartbeat 3 s ago, running job 7", "heartbeat 3 s ago, idle", "not heard from
+    for 45 s" (a killed engine's row is kept until a starting engine forgets it)."""
+    age = max(engine["heartbeat_age_seconds"], 0)
+    if engine["alive"]:
+        doing = f"running job {engine['job_id']}" if engine["job_id"] else "idle"
+        return f"heartbeat {age:.0f} s ago, {doing}"
+    was = f", was running job {engine['job_id']}" if engine["job_id"] else ""
+    # Seconds while they are countable (a few missed beats), then minutes and hours.
+    silent = f"{age:.0f} s" if age < 120 else duration(age)
+    return f"not heard from for {silent}{was}"
 
 
 def _line(job: Job, position: int | None, eta: float | None) -> JobLine:

@@ -21,8 +21,10 @@ aspect-ratio bucket (`engine.intake.crops`), with SDXL's size conditioning telli
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -52,6 +54,8 @@ from engine.training.request import (
     TrainResult,
     request_problems,
 )
+
+log = logging.getLogger(__name__)
 
 LORA_TARGETS = ["to_k", "to_q", "to_v", "to_out.0"]  # attention projections, as in diffusers
 TRAINING_ADAPTER = "default"  # peft's default adapter name: save_lora and apply_lora use it
@@ -83,6 +87,7 @@ def train_lora(
             f"the lent pipeline is {pipeline.unet.dtype}, training needs {precision.weight_dtype}"
         )
     _freeze(pipeline)
+    caching_began = time.monotonic()
     try:  # minutes of class images and caching: a stop is honoured within them
         photos = frame_photos(request.photo_paths, config.resolution)
         class_images = (
@@ -93,6 +98,13 @@ def train_lora(
         cache = build_cache(pipeline, request, photos, class_images, device, hooks.should_stop)
     except StopRequested as stopped:
         raise TrainingInterrupted(0) from stopped
+    log.info(
+        "job %s: caching done in %.1f s (%d photos, %d class images)",
+        request.job_dir.name,
+        time.monotonic() - caching_began,
+        len(photos),
+        len(class_images),
+    )
     _park_encoders(pipeline)
     _add_lora(pipeline.unet, config.rank, config.seed, precision)
     fit = LoraFit.start(pipeline, cache, request, precision, device)

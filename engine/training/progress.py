@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -19,12 +20,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.job_control import JobControl
+from engine.orders.status import duration
 from engine.store import Database, EventKind, events, jobs, scores
 
 if TYPE_CHECKING:
     from engine.scoring.scorers import PreviewScorer, PreviewScores
 
 log = logging.getLogger(__name__)
+
+# The log's progress line: at every tenth of the run, so a run says the same ten lines
+# whatever its length (500 steps on an H100: one every ~18 s), and at least once a minute in
+# between, so a slow card (a T4, a CPU) still shows it is alive.
+LOG_TENTHS = 10
+LOG_AT_LEAST_EVERY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,8 @@ class TrainingProgress:
         self._job_id = control.job.id
         self._progress_every = control.settings.progress_every_seconds
         self._last_progress = 0.0
+        self._logged_tenth: int | None = None  # None: log the first step this run makes
+        self._last_log = 0.0
         # Draws a waiting generation job, if any, between two optimizer steps.
         self._serve_waiting_generation = serve_waiting_generation
         self._scorer = scorer  # None: scoring is off
@@ -62,6 +72,7 @@ class TrainingProgress:
         return self._control.db
 
     def on_progress(self, step: int, total: int, loss: float, seconds_per_step: float) -> None:
+        self._log_progress(step, total, loss, seconds_per_step)
         now = time.monotonic()
         if step < total and now - self._last_progress < self._progress_every:
             return  # Discord edits are rate limited; the bot shows at most one per interval
@@ -74,6 +85,23 @@ class TrainingProgress:
             "eta_seconds": round((total - step) * seconds_per_step, 1),
         }
         self._control.wait(self._progress(step, total, seconds_per_step, payload))
+
+    def _log_progress(self, step: int, total: int, loss: float, seconds_per_step: float) -> None:
+        tenth = step * LOG_TENTHS // max(total, 1)
+        now = time.monotonic()
+        if tenth == self._logged_tenth and now - self._last_log < LOG_AT_LEAST_EVERY_SECONDS:
+            return
+        self._logged_tenth, self._last_log = tenth, now
+        finite = math.isfinite(seconds_per_step)
+        log.info(
+            "job %s: step %d/%d, loss %.4f, %.3f s/step, ETA %s",
+            self._job_id,
+            step,
+            total,
+            loss,
+            seconds_per_step,
+            duration((total - step) * seconds_per_step if finite else None),
+        )
 
     async def _progress(
         self, step: int, total: int, seconds_per_step: float, payload: dict[str, Any]
@@ -93,6 +121,7 @@ class TrainingProgress:
                 self._db, self._job_id, EventKind.CHECKPOINT, {"step": step, "path": relative}
             )
         )
+        log.info("job %s: checkpoint of step %d saved in %s", self._job_id, step, relative)
 
     async def announce_drawn_previews(self, job_dir: Path) -> None:
         """Score and announce every preview on disk that has no event yet: an engine killed
@@ -146,6 +175,23 @@ class TrainingProgress:
                 )
             if not await events.has_step_event_tx(tx, self._job_id, EventKind.PREVIEW, step):
                 await events.append_event_tx(tx, self._job_id, EventKind.PREVIEW, payload, files)
+        log.info(
+            "job %s: preview of step %d saved in %s%s",
+            self._job_id,
+            step,
+            files[0],
+            _scores_text(payload.get("scores")),
+        )
 
     def should_stop(self) -> bool:
         return self._control.should_stop()
+
+
+def _scores_text(scores: dict[str, float] | None) -> str:
+    """ ", likeness 0.41 (DINO), CLIP-I 0.83, CLIP-T 0.27", or nothing when not scored."""
+    if not scores:
+        return ""
+    return (
+        f", likeness {scores['identity']:.2f} (DINO), CLIP-I {scores['clip_image']:.2f}, "
+        f"CLIP-T {scores['clip_text']:.2f}"
+    )

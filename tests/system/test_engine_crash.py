@@ -119,7 +119,9 @@ def test_random_kills_end_in_the_uninterrupted_result(tmp_path: Path, tiny_model
 
     database = tmp_path / "chaos" / "petbooth.sqlite3"
     rng = random.Random(1234)  # reproducible "random" kill points
-    for target in sorted(rng.sample(range(2, STEPS), KILLS)):
+    # From step 3 on, step 2's checkpoint is on disk, so a restart at 1 would be a bug (a
+    # kill just after step 2's progress event may land before its checkpoint is written).
+    for target in sorted(rng.sample(range(3, STEPS), KILLS)):
         # land anywhere in a step, checkpoint or preview
         sigkill_engine_at(chaos, database, "progress", target, linger=rng.uniform(0.0, 0.3))
     finished = petbooth("engine", "--until-idle", env=chaos)

@@ -31,7 +31,6 @@ def test_a_preview_cut_short_by_a_kill_is_drawn_on_resume(
         tiny_model_dir,
         PETBOOTH_TRAINING__PREVIEW_STEPS="150",
         PETBOOTH_TRAINING__VALIDATION_PROMPTS=prompts,
-        PETBOOTH_TRAINING__EFFECTIVE_BATCH="1",
         **SHORT_LEASE,
     )
     job_id = queue_training(env, write_photos(tmp_path / "photos", 5), steps=4, checkpoint_every=2)
@@ -41,7 +40,8 @@ def test_a_preview_cut_short_by_a_kill_is_drawn_on_resume(
     assert not (previews / "step-000002.png").exists(), "the preview finished before the kill"
     assert [p["step"] for p in event_rows(database, "preview")] == []
 
-    second = petbooth("engine", "--until-idle", env=env)
+    quick = {**env, "PETBOOTH_TRAINING__PREVIEW_STEPS": "2"}  # the rest need not be slow
+    second = petbooth("engine", "--until-idle", env=quick)
 
     assert second.returncode == 0, second.stdout + second.stderr
     assert [p["step"] for p in event_rows(database, "preview")] == [2, 4]

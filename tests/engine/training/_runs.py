@@ -86,7 +86,11 @@ class RecordingHooks(NullHooks):
         self.previews.append((step, image_path))
 
     def should_stop(self) -> bool:
-        return self.stop_after is not None and self.progress[-1] >= self.stop_after
+        return (
+            self.stop_after is not None
+            and bool(self.progress)
+            and self.progress[-1] >= self.stop_after
+        )
 
 
 @dataclass

@@ -1,0 +1,74 @@
+"""What a real `petbooth engine` tells its operator on stderr: one line for each thing that
+happens to a job, none of the GPU libraries' noise; with `--log-format json`, one JSON
+object a line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.engine_env import TINY_PICTURES, engine_site, petbooth, queue_training
+from tests.samples import write_photos
+
+pytestmark = pytest.mark.slow
+
+# What the libraries printed before: bitsandbytes' missing `kernels`, transformers'
+# torchvision notices, huggingface_hub's deprecation, peft's "multiple adapters" warning,
+# and tqdm bars ("Loading pipeline components...:  14%|█▍  | 1/7").
+NOISE = ("kernels", "torchvision", "local_dir_use_symlinks", "multiple adapters", "%|")
+TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) [\w.]+: ")
+
+
+def test_a_training_reads_as_one_line_per_event_and_nothing_else(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    _, _, env = engine_site(tmp_path, tiny_model_dir, PETBOOTH_TRAINING__EFFECTIVE_BATCH="1")
+    job = queue_training(env, write_photos(tmp_path / "photos", 5), steps=2, checkpoint_every=2)
+
+    ran = petbooth("engine", "--until-idle", env=env)
+
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stderr.splitlines()
+    assert [line for line in lines if not TEXT_LINE.match(line)] == []
+    assert [noise for noise in NOISE if noise in ran.stderr] == []
+    story = [
+        rf"job {job} claimed: train for owner 0, pet thor, attempt 1 of 3$",
+        rf"job {job}: caching done in \d+\.\d s \(5 photos, 0 class images\)$",
+        rf"job {job}: step 1/2, loss \d+\.\d{{4}}, \d+\.\d{{3}} s/step, ETA \d+ s$",
+        rf"job {job}: step 2/2, loss \d+\.\d{{4}}, \d+\.\d{{3}} s/step, ETA 0 s$",
+        rf"job {job}: checkpoint of step 2 saved in jobs/{job}/checkpoints/step-000002$",
+        rf"job {job}: preview of step 2 saved in jobs/{job}/previews/step-000002\.png, "
+        r"likeness -?\d\.\d\d \(DINO\), CLIP-I -?\d\.\d\d, CLIP-T -?\d\.\d\d$",
+        rf"job {job} \(train\) finished: succeeded in \d+\.\d s, "
+        r"peak \d+\.\d\d GiB process RSS$",
+    ]
+    found = [next(i for i, line in enumerate(lines) if re.search(p, line)) for p in story]
+    assert found == sorted(found)  # in the order they happened
+
+
+def test_json_lines_carry_time_level_logger_message_and_the_job(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    _, _, env = engine_site(tmp_path, tiny_model_dir, **TINY_PICTURES)
+    queued = petbooth("imagine", "a photo of a cat", "--seed", "1", env=env)
+    assert queued.returncode == 0, queued.stderr
+    job = int(queued.stdout)
+
+    ran = petbooth("--log-format", "json", "engine", "--until-idle", env=env)
+
+    assert ran.returncode == 0, ran.stderr
+    entries = [json.loads(line) for line in ran.stderr.splitlines()]
+    assert all({"time", "level", "logger", "message"} <= entry.keys() for entry in entries)
+    assert [noise for noise in NOISE if noise in ran.stderr] == []
+    messages = {entry["message"]: entry.get("job_id") for entry in entries}
+    claimed = f"job {job} claimed: generate for owner 0, no pet (plain SDXL), attempt 1 of 3"
+    assert messages[claimed] == job
+    [finished] = [m for m in messages if m.startswith(f"job {job} (generate) finished")]
+    assert messages[finished] == job
+    # Said on the job's worker thread: the job id follows the job there.
+    [loading] = [m for m in messages if m.startswith("loading the resident pipeline")]
+    assert messages[loading] == job
+    assert messages[next(m for m in messages if m.startswith("engine "))] is None
