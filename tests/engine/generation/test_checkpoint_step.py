@@ -3,7 +3,6 @@ recommended step, else the final model (torch-free: `build_request` only finds t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -22,17 +21,6 @@ PARAMS = {
     "width": 64,
     "height": 64,
 }
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", _env_file=None)
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    async with await Database.open(settings.database_path) as database:
-        yield database
 
 
 async def trained_pet(db: Database, settings: Settings, recommended: int | None) -> int:

@@ -39,6 +39,14 @@ async def engine_rows(db: Database) -> dict[str, dict]:
     return {e["engine_id"]: e for e in report.engines}
 
 
+async def running_on_gpu_0(db: Database) -> int:
+    """A training claimed by the engine "gpu-0", which has just beaten with it."""
+    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
+    assert await jobs.claim_next(db, "gpu-0", 60) is not None
+    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=job_id)
+    return job_id
+
+
 async def test_an_engine_is_alive_while_its_heartbeat_is_fresh(
     db: Database, clock: FakeClock, settings: Settings
 ) -> None:
@@ -56,9 +64,7 @@ async def test_an_engine_is_alive_while_its_heartbeat_is_fresh(
 
 
 async def test_a_running_job_is_its_engines_current_job(db: Database, clock: FakeClock) -> None:
-    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
-    assert await jobs.claim_next(db, "gpu-0", 60) is not None
-    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=job_id)
+    job_id = await running_on_gpu_0(db)
     clock.now += 3
 
     row = (await engine_rows(db))["gpu-0"]
@@ -70,9 +76,7 @@ async def test_a_running_job_is_its_engines_current_job(db: Database, clock: Fak
 async def test_a_job_finished_elsewhere_is_not_the_killed_engines_job(
     db: Database, clock: FakeClock
 ) -> None:
-    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
-    assert await jobs.claim_next(db, "gpu-0", 60) is not None
-    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=job_id)
+    job_id = await running_on_gpu_0(db)
     clock.now += 61  # gpu-0 was SIGKILLed: no more beats, its lease runs out
     assert await jobs.claim_next(db, "gpu-1", 60) is not None
     await engines.beat(db, "gpu-1", pid=2, device="cuda:1", job_id=job_id)
@@ -91,9 +95,7 @@ async def test_a_job_finished_elsewhere_is_not_the_killed_engines_job(
 async def test_a_silent_engine_keeps_its_last_job_until_the_lease_moves_it(
     db: Database, clock: FakeClock
 ) -> None:
-    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
-    assert await jobs.claim_next(db, "gpu-0", 60) is not None
-    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=job_id)
+    job_id = await running_on_gpu_0(db)
     clock.now += 45
 
     row = (await engine_rows(db))["gpu-0"]

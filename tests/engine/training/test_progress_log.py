@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -15,17 +13,6 @@ from engine.settings import Settings
 from engine.store import Database, JobKind, jobs
 from engine.training import progress as progress_module
 from engine.training.progress import TrainingProgress
-
-
-@pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", _env_file=None)
-
-
-@pytest.fixture
-async def db(settings: Settings) -> AsyncIterator[Database]:
-    async with await Database.open(settings.database_path) as database:
-        yield database
 
 
 async def logged_steps(db: Database, settings: Settings, total: int, caplog) -> list[str]:
