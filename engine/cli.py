@@ -203,10 +203,10 @@ def _tiny_model(args: argparse.Namespace) -> int:
     silence_library_noise()  # no "Writing model shards" bars
     from engine.models.tiny import build_tiny_sdxl
 
-    path = build_tiny_sdxl(args.directory)
+    path = build_tiny_sdxl(args.directory).resolve()
     scorers = path / "scorers"
-    print(
-        f"Tiny SDXL written to {path}. Use it with: PETBOOTH_BASE_MODEL={path} "
+    print(  # PETBOOTH_VAE= : its own VAE, not SDXL's fp16-fix one from the hub
+        f"Tiny SDXL written to {path}. Use it with: PETBOOTH_BASE_MODEL={path} PETBOOTH_VAE= "
         f"PETBOOTH_SCORING__IDENTITY_MODEL={scorers / 'identity'} "
         f"PETBOOTH_SCORING__PROMPT_MODEL={scorers / 'prompt'}"
     )
