@@ -45,6 +45,7 @@ class Engine:
         self.db = db
         self.engine_id = engine_id or f"{socket.gethostname()}-{os.getpid()}"
         self._shutdown = asyncio.Event()
+        self.device = self.settings.device  # resolved when the engine starts running
         self._control: JobControl | None = None
         self._last_beat = 0.0
         self._resident = resident  # the one pipeline: loaded by the first job, then kept
@@ -76,7 +77,10 @@ class Engine:
             self._control.request_stop("shutdown")
 
     async def run(self, until_idle: bool = False) -> None:
-        log.info("engine %s started on device %s", self.engine_id, self.settings.device)
+        from engine.models.loading import resolve_device
+
+        self.device = str(resolve_device(self.settings.device))  # "auto" -> cuda / cpu
+        log.info("engine %s started on device %s", self.engine_id, self.device)
         # A killed engine leaves its row behind; after 10 leases it is certainly dead.
         await engines.forget_silent(self.db, 10 * self.settings.lease_seconds)
         try:
@@ -104,7 +108,7 @@ class Engine:
     async def _beat(self, job_id: int | None, force: bool = False) -> None:
         if force or time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
             self._last_beat = time.monotonic()
-            await engines.beat(self.db, self.engine_id, os.getpid(), self.settings.device, job_id)
+            await engines.beat(self.db, self.engine_id, os.getpid(), self.device, job_id)
 
     async def run_job(self, job: Job) -> None:
         began = time.monotonic()
