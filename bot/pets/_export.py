@@ -10,6 +10,7 @@ import discord
 from bot.errors import UserError
 from bot.utils.format import quoted, safe, safe_keeping_code
 from bot.utils.paths import lora_weights
+from engine.orders.checkpoint_choice import step_in_use
 from engine.orders.lora_files import checkpoint_weights, kohya_beside
 from engine.orders.not_ready import not_ready_reason
 from engine.orders.pet_names import file_slug
@@ -29,15 +30,17 @@ class ModelFiles:
 
 
 async def model_files(db: Database, settings: Settings, subject: Subject) -> ModelFiles:
-    """The chosen step's files while that checkpoint is kept, else the final model's."""
+    """The files /imagine draws with (the owner's pick, else the recommended step) while that
+    checkpoint is kept, else the final model's."""
     if subject.status is not SubjectStatus.READY:  # what its training is doing instead
         raise UserError(safe_keeping_code(await not_ready_reason(db, settings, subject)))
     if not subject.lora_path:
         raise UserError(f"{safe(subject.name)} has no model file; train it again.")
-    if subject.chosen_step is not None:
-        found = await checkpoint_weights(db, settings, subject.id, subject.chosen_step)
+    step = step_in_use(subject).step
+    if step is not None:
+        found = await checkpoint_weights(db, settings, subject.id, step)
         if found is not None:
-            return ModelFiles(found, kohya_beside(found), subject.chosen_step)
+            return ModelFiles(found, kohya_beside(found), step)
     final = lora_weights(settings.data_dir, subject.lora_path)
     if final is None:
         raise UserError(f"{safe(subject.name)}'s model file is missing; train it again.")

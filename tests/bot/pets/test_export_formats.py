@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from engine.orders.lora_files import KOHYA_WEIGHTS, LORA_WEIGHTS
 from engine.settings import Settings
 from engine.store import Database, Subject, jobs, subjects
@@ -50,9 +52,12 @@ async def test_a_pet_trained_before_kohya_export_gets_its_diffusers_file_and_a_n
     assert "Train the pet again to get it." in answer.content
 
 
-async def test_export_of_a_chosen_step_sends_that_checkpoints_two_files(
-    world: World, db: Database, settings: Settings
+@pytest.mark.parametrize("how", ["picked by the owner", "recommended by the scores"])
+async def test_export_of_the_step_in_use_sends_that_checkpoints_two_files(
+    world: World, db: Database, settings: Settings, how: str
 ) -> None:
+    """/export hands over what /imagine draws with: the owner's pick, else the recommended
+    step (while that checkpoint is kept)."""
     subject = await trained_subject(world, db, settings)
     (final_lora_dir(settings, subject) / KOHYA_WEIGHTS).write_bytes(b"final kohya")
     [job] = await jobs.list_jobs(db)
@@ -60,7 +65,10 @@ async def test_export_of_a_chosen_step_sends_that_checkpoints_two_files(
     step_dir.mkdir(parents=True)
     (step_dir / LORA_WEIGHTS).write_bytes(b"d" * 200)
     (step_dir / KOHYA_WEIGHTS).write_bytes(b"k" * 300)
-    await subjects.choose_checkpoint(db, subject.id, 200)
+    if how == "picked by the owner":
+        await subjects.choose_checkpoint(db, subject.id, 200)
+    else:
+        await db.execute("UPDATE subjects SET recommended_step = 200 WHERE id = ?", (subject.id,))
 
     answer = reply(await world.alice.slash(world.channel, "export", name="thor"))
 
