@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -145,27 +146,36 @@ def _features(output: object) -> torch.Tensor:
     return output if isinstance(output, torch.Tensor) else output.pooler_output  # type: ignore[attr-defined]
 
 
-@torch.inference_mode()
 def _identity_embeddings(
     models: ScoringModels, images: list[Image.Image], device: torch.device
 ) -> torch.Tensor:
-    chunks = []
-    for start in range(0, len(images), _BATCH):
-        inputs = models.identity_images(images[start : start + _BATCH], return_tensors="pt")
-        output = models.identity(pixel_values=inputs["pixel_values"].to(device))
-        chunks.append(_unit(output.last_hidden_state[:, 0]))  # the CLS token, as DreamBench
-    return torch.cat(chunks).cpu()
+    def cls_token(pixels: torch.Tensor) -> torch.Tensor:  # the CLS token, as DreamBench
+        return models.identity(pixel_values=pixels).last_hidden_state[:, 0]
+
+    return _image_embeddings(images, models.identity_images, cls_token, device)
 
 
-@torch.inference_mode()
 def _clip_image_embeddings(
     models: ScoringModels, images: list[Image.Image], device: torch.device
 ) -> torch.Tensor:
+    def projected(pixels: torch.Tensor) -> torch.Tensor:
+        return _features(models.clip.get_image_features(pixel_values=pixels))
+
+    return _image_embeddings(images, models.clip_images, projected, device)
+
+
+@torch.inference_mode()
+def _image_embeddings(
+    images: list[Image.Image],
+    processor: Callable[..., Any],
+    embed: Callable[[torch.Tensor], torch.Tensor],
+    device: torch.device,
+) -> torch.Tensor:
+    """Unit embeddings of `images`, `_BATCH` at a time through `processor` and `embed`."""
     chunks = []
     for start in range(0, len(images), _BATCH):
-        inputs = models.clip_images(images[start : start + _BATCH], return_tensors="pt")
-        output = models.clip.get_image_features(pixel_values=inputs["pixel_values"].to(device))
-        chunks.append(_unit(_features(output)))
+        inputs = processor(images[start : start + _BATCH], return_tensors="pt")
+        chunks.append(_unit(embed(inputs["pixel_values"].to(device))))
     return torch.cat(chunks).cpu()
 
 
@@ -184,13 +194,3 @@ def _clip_text_embeddings(
 def _mean(similarities: torch.Tensor) -> float:
     # clamp: float rounding can put the cosine of an image with itself a hair above 1
     return float(similarities.mean().clamp(-1.0, 1.0))
-
-
-def preview_images(grid: Path) -> list[Path]:
-    """The single images beside a preview grid (previews/step-000100/0.png, 1.png, ...), in
-    validation-prompt order; empty when there are none."""
-    directory = grid.with_suffix("")
-    if not directory.is_dir():
-        return []
-    found = [p for p in directory.glob("*.png") if p.stem.isdigit()]
-    return sorted(found, key=lambda p: int(p.stem))

@@ -25,6 +25,7 @@ from typing import Any
 from engine.store.database import Database, Transaction
 from engine.store.events import append_event_tx
 from engine.store.records import EventKind, JobKind, JobState, SubjectStatus
+from engine.store.subjects import set_status_tx
 
 
 @dataclass(frozen=True)
@@ -67,22 +68,12 @@ async def _end_tx(
         return False
     await append_event_tx(tx, job_id, ending.event, payload, files)
     if JobKind(row[0]) is JobKind.TRAIN and row[1] is not None:
-        await _set_pet(tx, row[1], ending.pet, lora_path)
+        await set_status_tx(tx, row[1], ending.pet, lora_path=lora_path)
         if ending is _SUCCEEDED:  # NULL when nothing was scored: the final step is used
             await tx.execute(
                 "UPDATE subjects SET recommended_step = ? WHERE id = ?", (recommended_step, row[1])
             )
     return True
-
-
-async def _set_pet(
-    tx: Transaction, subject_id: int, status: SubjectStatus, lora_path: str | None
-) -> None:
-    await tx.execute(
-        """UPDATE subjects SET status = ?, lora_path = COALESCE(?, lora_path), updated_at = ?
-           WHERE id = ?""",
-        (status.value, lora_path, tx.now, subject_id),
-    )
 
 
 async def succeed(
@@ -149,5 +140,5 @@ async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -
             return False
         await append_event_tx(tx, job_id, EventKind.QUEUED, {"step": step})
         if JobKind(row[0]) is JobKind.TRAIN and row[1] is not None:
-            await _set_pet(tx, row[1], SubjectStatus.PENDING, None)
+            await set_status_tx(tx, row[1], SubjectStatus.PENDING)
         return True

@@ -98,15 +98,23 @@ async def photos(db: Database, subject_id: int) -> list[Photo]:
     return [Photo.from_row(r) for r in rows]
 
 
+async def set_status_tx(
+    tx: Transaction, subject_id: int, status: SubjectStatus, *, lora_path: str | None = None
+) -> None:
+    """A pet's status (and its final LoRA, when given) inside the caller's transaction."""
+    await tx.execute(
+        """UPDATE subjects SET status = ?, lora_path = COALESCE(?, lora_path), updated_at = ?
+           WHERE id = ?""",
+        (status.value, lora_path, tx.now, subject_id),
+    )
+
+
 async def set_status(
     db: Database, subject_id: int, status: SubjectStatus, *, lora_path: str | None = None
 ) -> None:
     """A pet's status outside a job ending (those go through ``store.endings``)."""
-    await db.execute(
-        """UPDATE subjects SET status = ?, lora_path = COALESCE(?, lora_path), updated_at = ?
-           WHERE id = ?""",
-        (status.value, lora_path, db.now(), subject_id),
-    )
+    async with db.transaction() as tx:
+        await set_status_tx(tx, subject_id, status, lora_path=lora_path)
 
 
 async def choose_checkpoint(db: Database, subject_id: int, step: int | None) -> None:

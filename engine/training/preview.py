@@ -66,11 +66,25 @@ def preview_path(job_dir: Path, step: int) -> Path:
     return job_dir / "previews" / f"step-{step:06d}.png"
 
 
+def _singles_dir(grid: Path) -> Path:
+    return grid.with_suffix("")
+
+
+def preview_images(grid: Path) -> list[Path]:
+    """The single images beside a preview grid (previews/step-000100/0.png, 1.png, ...), in
+    validation-prompt order; empty when there are none."""
+    directory = _singles_dir(grid)
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.glob("*.png") if p.stem.isdigit()]
+    return sorted(found, key=lambda p: int(p.stem))
+
+
 def save_preview(job_dir: Path, step: int, images: list[Image.Image]) -> Path:
     """The single images, then the grid (written last: its presence means the preview is
     whole), each written whole or not at all (the bot and the scorer may be reading)."""
     grid = preview_path(job_dir, step)
-    singles = grid.with_suffix("")
+    singles = _singles_dir(grid)
     singles.mkdir(parents=True, exist_ok=True)
     for index, image in enumerate(images):
         _write_png(image, singles / f"{index}.png")

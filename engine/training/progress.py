@@ -145,7 +145,7 @@ class TrainingProgress:
         if self._scorer is None or self._target is None:
             return None
         from engine.scoring.loading import ScorerUnavailableError
-        from engine.scoring.scorers import preview_images
+        from engine.training.preview import preview_images
 
         previews = preview_images(grid)
         if not previews:

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from PIL import Image
 
 from engine.scoring.loading import ScorerUnavailableError, load_scoring_models
-from engine.scoring.scorers import PreviewScorer, preview_images
+from engine.scoring.scorers import PreviewScorer
 from engine.settings import ScoringSettings
 from tests.samples import scene
 
@@ -88,15 +87,3 @@ def test_a_missing_scorer_says_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ScorerUnavailableError) as again:  # not retried at every preview
         scorer.score([image], ["a photo of cat"], [image])
     assert again.value is first.value
-
-
-def test_preview_images_are_the_singles_beside_the_grid_in_prompt_order(tmp_path: Path) -> None:
-    grid = tmp_path / "previews" / "step-000002.png"
-    singles = grid.with_suffix("")
-    singles.mkdir(parents=True)
-    for index in (10, 2, 0, 1):
-        Image.new("RGB", (8, 8)).save(singles / f"{index}.png")
-    (singles / ".3.png.tmp").write_bytes(b"half a file")
-
-    assert [p.name for p in preview_images(grid)] == ["0.png", "1.png", "2.png", "10.png"]
-    assert preview_images(tmp_path / "previews" / "step-000004.png") == []
