@@ -84,7 +84,8 @@ def queued_text(
     parts = [
         f"**{name}** ({safe(subject.class_noun)}) is queued for training: job "
         f"{enrolled.job_id}, {_when(line, engine_running)}",
-        f"Training on {len(intake.accepted)} photos (crops below), {enrolled.config.steps} "
+        f"Training on {len(intake.accepted)} photos (below, framed as they will train), "
+        f"{enrolled.config.steps} "
         f"steps. Once it is ready, in /imagine prompts write TOK where {name} goes: "
         f"`a photo of TOK {subject.class_noun} on the beach`.",
         "I'll post progress and previews in this channel.",
