@@ -10,7 +10,7 @@ BIN    := $(VENV)/bin
 CPU_TORCH ?= torch==2.13.0
 HAS_GPU := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo yes)
 
-.PHONY: setup setup-test run engine test lint bench clean
+.PHONY: setup setup-test run engine test lint bench gpu-kit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ test: setup-test lint
 
 bench: setup
 	$(BIN)/python bench/train_speed.py
+
+# Wheels for a lent GPU machine (.whl/) and the one command to run there: bench/gpu/run.
+gpu-kit:
+	PYTHON=$(PYTHON) bench/gpu/prepare
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

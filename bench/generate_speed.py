@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from bench.report import append_section, peak_rss_mib
+from bench.report import append_section, peak_rss_mib, peak_vram_gib
 from bench.train_speed import model_dir
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
@@ -64,10 +64,19 @@ def timed(action: object) -> float:
     return time.perf_counter() - began
 
 
+def compiled_graphs() -> int:
+    """Graphs dynamo has compiled so far in this process (a recompile adds one)."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
 def measure(settings: Settings, loras: list[Path], request: GenerateRequest, repeats: int) -> dict:
     resident = ResidentPipeline(settings)
     load_s = timed(lambda: resident.pipeline)
     first_s = timed(lambda: resident.generate(replace(request, lora=loras[0])))  # compiles, if on
+    graphs = compiled_graphs()
+    compiled = settings.generation.compile
     latencies = [
         timed(lambda: resident.generate(replace(request, lora=loras[0]))) for _ in range(repeats)
     ]
@@ -78,12 +87,15 @@ def measure(settings: Settings, loras: list[Path], request: GenerateRequest, rep
         lora = resident.cache.get(loras[index % 2])
         swaps.append(timed(lambda lora=lora: resident.slot.load(lora)))
     after_swaps_s = timed(lambda: resident.generate(replace(request, lora=loras[1])))
+    median = statistics.median(latencies)
     return {
         "load s": round(load_s, 2),
         "first image s": round(first_s, 2),
-        "image s (median)": round(statistics.median(latencies), 3),
+        "compile s (first − median)": round(first_s - median, 1) if compiled else "-",
+        "image s (median)": round(median, 3),
         "swap ms (median)": round(1000 * statistics.median(swaps), 2),
         "image after swaps s": round(after_swaps_s, 3),  # no recompile: same as the median
+        "graphs compiled by swaps": compiled_graphs() - graphs,  # must be 0
         "resident": resident,
     }
 
@@ -122,6 +134,10 @@ def main() -> None:
     parser.add_argument("--model", choices=["tiny", "full"], default="tiny")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--no-compile", action="store_true", help="full: skip the compiled run")
+    parser.add_argument("--compile", action="store_true", help="tiny: add a compiled run too")
+    parser.add_argument(
+        "--no-shared", action="store_true", help="full: skip training + generation's peak"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     full = args.model == "full"
@@ -150,38 +166,38 @@ def main() -> None:
         subject="bench",
     )
     loras = [make_lora(settings, root, seed, min(resolution, 256)) for seed in (1, 2)]
-    modes = [False] + ([True] if full and not args.no_compile else [])
-    rows = []
-    for compiled in modes:
+    modes = [False] + ([True] if (full and not args.no_compile) or args.compile else [])
+    command = "`python bench/generate_speed.py " + " ".join(sys.argv[1:]) + "`"
+    title = f"Generation: {args.model} SDXL, {resolution} px, {steps} steps (DPM++ 2M Karras)"
+    recompiled = False
+    for compiled in modes:  # each mode's row is written as soon as it is measured
         mode_settings = settings.model_copy(
             update={"generation": settings.generation.model_copy(update={"compile": compiled})}
         )
         result = measure(mode_settings, loras, request, args.repeats)
         result.pop("resident")
-        rows.append(
-            {
-                "model": args.model,
-                "px": resolution,
-                "steps": steps,
-                "compile": compiled,
-                **result,
-                "peak VRAM GiB": round(torch.cuda.max_memory_allocated() / 2**30, 2)
-                if torch.cuda.is_available()
-                else "-",
-                "peak RSS MiB": round(peak_rss_mib()),
-            }
-        )
-        torch.cuda.empty_cache() if torch.cuda.is_available() else None
-    notes = "`python bench/generate_speed.py " + " ".join(sys.argv[1:]) + "`"
-    if full:
-        peak = shared_gpu_peak(settings, root, request, loras[0])
-        notes += f"; training (1024 px) + one generation between its steps: peak {peak:.2f} GiB"
-    for row in rows:
+        row = {
+            "model": args.model,
+            "px": resolution,
+            "steps": steps,
+            "compile": compiled,
+            **result,
+            "peak VRAM GiB": peak_vram_gib(),
+            "peak RSS MiB": round(peak_rss_mib()),
+        }
+        notes = command
+        if compiled and row["graphs compiled by swaps"]:
+            recompiled = True
+            notes += "; **a LoRA swap recompiled the UNet** (dynamo compiled new graphs)"
         print(row)
-    print(notes)
-    if not args.no_write:
-        title = f"Generation: {args.model} SDXL, {resolution} px, {steps} steps (DPM++ 2M Karras)"
-        print(append_section(title, rows, notes=notes))
+        if not args.no_write:
+            print(append_section(f"{title}, {'compiled' if compiled else 'eager'}", [row], notes))
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
+    if full and not args.no_shared:
+        peak = shared_gpu_peak(settings, root, request, loras[0])
+        print(f"training (1024 px) + one generation between its steps: peak {peak:.2f} GiB")
+    if recompiled:
+        sys.exit("a LoRA swap recompiled the UNet")
 
 
 if __name__ == "__main__":

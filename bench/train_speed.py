@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
+import logging
 import sys
 import tempfile
 import time
@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.report import peak_rss_mib, peak_vram_gib, record
 from engine.intake import Upload
+from engine.logs import configure_logging
 from engine.orders.enrolment import TrainingOrder, enrol_subject
 from engine.process import Engine
 from engine.settings import ScoringSettings, Settings
@@ -40,10 +41,14 @@ def model_dir(kind: str) -> Path:
         return build_tiny_sdxl(Path(tempfile.mkdtemp()) / "tiny")
     target = CACHE / "sdxl-random-fp16"
     if not (target / "model_index.json").exists():
+        from bench.score_speed import build_full_size_scorers
         from engine.models.full_size import build_full_size_sdxl
 
-        print("building full-size random SDXL (once)...", flush=True)
-        build_full_size_sdxl(dtype=torch.float16).save_pretrained(target)
+        print("building full-size random SDXL and scorers (once)...", flush=True)
+        device = "cuda" if torch.cuda.is_available() else "cpu"  # seconds on a GPU
+        build_full_size_sdxl(dtype=torch.float16, device=device).save_pretrained(target)
+        build_full_size_scorers(target / "scorers")  # the default scorers' shapes: scored
+        torch.cuda.empty_cache() if torch.cuda.is_available() else None
     return target
 
 
@@ -71,25 +76,31 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None)
     parser.add_argument("--photos", type=int, default=10)
     parser.add_argument("--checkpointing", choices=["auto", "on", "off"], default="auto")
+    parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--no-previews", action="store_true", help="no previews, no scoring")
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     resolution = args.resolution or (1024 if args.model == "full" else 64)
     steps = args.steps or (500 if args.model == "full" else 20)
 
+    configure_logging(logging.INFO)  # the engine's lines (its training plan) in the log
     import torch
 
     import engine.training  # noqa: F401  (a long-running engine has paid this import already)
 
     base = model_dir(args.model)
     data = Path(tempfile.mkdtemp(prefix="petbooth-bench-"))
-    os.environ["PETBOOTH_TRAINING__GRADIENT_CHECKPOINTING"] = args.checkpointing
-    scorers = base / "scorers"  # tiny-model's; the full-size random SDXL has none: unscored
+    training: dict[str, object] = {"gradient_checkpointing": args.checkpointing}
+    if args.no_previews:
+        training["validation_prompts"] = []
+    scorers = base / "scorers"  # random weights of the default scorers' shapes
     settings = Settings(
         data_dir=data,
         base_model=str(base),
         vae="",
         min_photo_side=64,
         progress_every_seconds=5.0,
+        training=training,
         scoring=ScoringSettings(
             enabled=scorers.is_dir(),
             identity_model=str(scorers / "identity"),
@@ -97,7 +108,8 @@ def main() -> None:
         ),
         _env_file=None,
     )
-    overrides = {"steps": steps, "resolution": resolution, "checkpoint_every": 100}
+    overrides = {"steps": steps, "resolution": resolution}
+    overrides["checkpoint_every"] = args.checkpoint_every
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     began = time.perf_counter()
@@ -107,6 +119,9 @@ def main() -> None:
         "resolution": resolution,
         "steps": steps,
         "grad checkpointing": settings.training.gradient_checkpointing,
+        "checkpoints": steps // args.checkpoint_every,
+        "previews per checkpoint": len(settings.training.validation_prompts),
+        "scored": settings.scoring.enabled and bool(settings.training.validation_prompts),
         "ms/step": round(result["seconds_per_step"] * 1000, 1),
         "claim→LoRA s": round(result["claim_to_lora_s"], 1),
         "process wall s": round(time.perf_counter() - began, 1),

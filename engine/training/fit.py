@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -31,6 +32,8 @@ from engine.training.request import TrainRequest
 
 _TIMING_SMOOTHING = 0.1  # EMA weight of the newest step: a steady ETA that follows slowdowns
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class LoraFit:
@@ -57,6 +60,18 @@ class LoraFit:
         device: torch.device,
     ) -> LoraFit:
         parameters = [p for p in pipeline.unet.parameters() if p.requires_grad]
+        micro_batch = micro_batch_size(request.config, precision, device)
+        log.info(
+            "training plan on %s: %d samples per step as %d x %d accumulated, %s, "
+            "gradient checkpointing %s, %s",
+            device,
+            request.config.effective_batch,
+            micro_batch,
+            request.config.effective_batch // micro_batch,
+            precision.autocast or "fp32",
+            "on" if precision.gradient_checkpointing else "off",
+            "8-bit Adam" if precision.use_8bit_adam else "AdamW",
+        )
         return cls(
             pipeline=pipeline,
             scheduler=DDPMScheduler.from_config(pipeline.scheduler.config),
@@ -68,7 +83,7 @@ class LoraFit:
             parameters=parameters,
             optimizer=_optimizer(parameters, request.config.learning_rate, precision),
             scaler=torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler),
-            micro_batch=micro_batch_size(request.config, precision, device),
+            micro_batch=micro_batch,
         )
 
     def resume(self) -> tuple[int, float]:

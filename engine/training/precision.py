@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+import logging
 from dataclasses import dataclass
 
 import torch
 
 from engine.settings import TrainingDefaults
+
+log = logging.getLogger(__name__)
 
 _DTYPES: dict[str, torch.dtype] = {
     "no": torch.float32,
@@ -44,8 +48,17 @@ def resolve_precision(config: TrainingDefaults, device: torch.device) -> Precisi
         weight_dtype=dtype,
         autocast=None if dtype == torch.float32 else dtype,
         gradient_checkpointing=_auto(config.gradient_checkpointing, cuda),
-        use_8bit_adam=_auto(config.use_8bit_adam, cuda),
+        use_8bit_adam=_auto(config.use_8bit_adam, cuda) and _bitsandbytes_for(config),
     )
+
+
+def _bitsandbytes_for(config: TrainingDefaults) -> bool:
+    """8-bit Adam needs bitsandbytes: "auto" trains with torch's AdamW without it (a LoRA's
+    optimizer state is a few MB either way); "on" fails loudly at the optimizer instead."""
+    if config.use_8bit_adam == "on" or importlib.util.find_spec("bitsandbytes") is not None:
+        return True
+    log.warning("bitsandbytes is not installed: training with torch's AdamW, not 8-bit Adam")
+    return False
 
 
 def _best_half(device: torch.device) -> torch.dtype:
