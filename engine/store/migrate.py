@@ -1,4 +1,4 @@
-"""Apply ``migrations/NNNN_name.sql`` in order, version kept in ``PRAGMA user_version``.
+"""Apply ``migrations/sqlite/NNNN_name.sql`` in order, version kept in ``PRAGMA user_version``.
 
 Synchronous on purpose: it runs once at process start, before any event loop work. Each
 migration runs in its own ``BEGIN IMMEDIATE`` transaction and re-reads the version inside
@@ -42,13 +42,13 @@ def _only_comments(text: str) -> bool:
     return all(not ln.strip() or ln.strip().startswith("--") for ln in text.splitlines())
 
 
-def migrations_dir() -> Path:
-    """The repository's ``migrations/`` (source checkout) or the copy inside the wheel."""
+def migrations_dir(dialect: str = "sqlite") -> Path:
+    """``migrations/<dialect>/`` of the source checkout, or the copy inside the wheel."""
     here = Path(__file__).resolve().parent.parent
     for candidate in (here.parent / "migrations", here / "_migrations"):
-        if candidate.is_dir():
-            return candidate
-    raise SchemaError(f"migrations directory not found next to {here}")
+        if (candidate / dialect).is_dir():
+            return candidate / dialect
+    raise SchemaError(f"migrations/{dialect} not found next to {here}")
 
 
 def discover(directory: Path | None = None) -> list[Migration]:
