@@ -27,13 +27,13 @@ async def _run(settings: Settings, sync_commands: bool) -> int:
     # Imported here so `petbooth --help` and the missing-token path stay instant.
     import discord
 
-    from bot.client import PetBooth
+    from bot.client import make_bot
     from engine.store import Database
 
     assert settings.discord_token is not None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     async with await Database.open(settings.database_path) as db:
-        bot = PetBooth(settings, db, sync_commands=sync_commands)
+        bot = make_bot(settings, db, sync_commands=sync_commands)
         try:
             async with bot:
                 await bot.start(settings.discord_token.get_secret_value())

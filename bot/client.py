@@ -5,7 +5,7 @@ in from ``main()``; each feature is a package under ``bot/`` loaded as an extens
 from __future__ import annotations
 
 import logging
-from typing import cast
+from typing import Any, cast
 
 import discord
 from discord.ext import commands
@@ -21,7 +21,14 @@ EXTENSIONS = ("bot.train", "bot.imagine", "bot.jobs", "bot.pets", "bot.delivery"
 
 
 class PetBooth(commands.Bot):
-    def __init__(self, settings: Settings, db: Database, *, sync_commands: bool = False) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        sync_commands: bool = False,
+        **client_options: Any,
+    ) -> None:
         super().__init__(
             # Slash commands only: no prefix commands, so no message-content intent.
             command_prefix=commands.when_mentioned,
@@ -29,6 +36,7 @@ class PetBooth(commands.Bot):
             intents=discord.Intents.default(),
             tree_cls=PetBoothTree,
             allowed_mentions=discord.AllowedMentions.none(),
+            **client_options,
         )
         self.settings = settings
         self.db = db
@@ -54,6 +62,24 @@ class PetBooth(commands.Bot):
             synced = await self.tree.sync()
             log.info("Synced %d commands globally (may take up to an hour to appear)", len(synced))
         return len(synced)
+
+
+class ShardedPetBooth(PetBooth, commands.AutoShardedBot):
+    """The same bot on discord.py's AutoShardedClient: several gateway connections (shards)
+    in one process. Everything else, including every command, is PetBooth's."""
+
+
+def make_bot(settings: Settings, db: Database, *, sync_commands: bool = False) -> PetBooth:
+    """The bot the settings ask for: one connection, or the shards this process holds."""
+    if not settings.sharded:
+        return PetBooth(settings, db, sync_commands=sync_commands)
+    return ShardedPetBooth(
+        settings,
+        db,
+        sync_commands=sync_commands,
+        shard_count=settings.discord_shard_count,
+        shard_ids=list(settings.discord_shard_ids) if settings.discord_shard_ids else None,
+    )
 
 
 def petbooth_of(interaction: discord.Interaction) -> PetBooth:

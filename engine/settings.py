@@ -144,6 +144,15 @@ class Settings(BaseSettings):
     discord_admin_role: str | None = None  # role name that may see and cancel every job
     delivery_poll_seconds: float = Field(1.0, gt=0)  # outbox poll; events are seconds apart
     discord_upload_limit_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # bot upload cap
+    # Sharding: Discord requires it past 2,500 guilds. Unset, one connection. With
+    # discord_auto_shard, this process holds every shard (discord.py's AutoShardedClient;
+    # Discord's recommended count unless discord_shard_count says). Across several bot
+    # processes, every one gets the same discord_shard_count and its own discord_shard_ids
+    # (e.g. count 4: one process "[0,1]", another "[2,3]"); each delivers only its guilds'
+    # results.
+    discord_auto_shard: bool = False
+    discord_shard_count: int | None = Field(None, ge=1)
+    discord_shard_ids: tuple[int, ...] | None = None
 
     # Queue
     lease_seconds: float = Field(60.0, gt=1)  # an engine silent this long is presumed dead
@@ -167,6 +176,31 @@ class Settings(BaseSettings):
     training: TrainingDefaults = TrainingDefaults()
     generation: GenerationDefaults = GenerationDefaults()
     scoring: ScoringSettings = ScoringSettings()
+
+    @model_validator(mode="after")
+    def _shards_consistent(self) -> Settings:
+        ids, count = self.discord_shard_ids, self.discord_shard_count
+        if ids is None:
+            return self
+        if count is None:
+            raise ValueError(
+                "discord_shard_ids needs discord_shard_count (the total, in every process)"
+            )
+        if not ids or len(set(ids)) != len(ids) or not all(0 <= i < count for i in ids):
+            raise ValueError(
+                f"discord_shard_ids must be distinct shard numbers from 0 to {count - 1}, "
+                f"got {list(ids)}"
+            )
+        return self
+
+    @property
+    def sharded(self) -> bool:
+        """Whether the bot runs discord.py's AutoShardedClient (any shard setting given)."""
+        return (
+            self.discord_auto_shard
+            or self.discord_shard_count is not None
+            or self.discord_shard_ids is not None
+        )
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:
