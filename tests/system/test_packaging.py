@@ -101,7 +101,7 @@ def _healthcheck(stage: str) -> list[str]:
 
 
 def test_compose_runs_the_bot_and_the_engine_as_two_services() -> None:
-    services = _compose()["services"]
+    services = {n: s for n, s in _compose()["services"].items() if "profiles" not in s}
     assert set(services) == {"bot", "engine"}
     for name, service in services.items():
         assert service["build"] == {"context": ".", "target": name}
@@ -112,6 +112,22 @@ def test_compose_runs_the_bot_and_the_engine_as_two_services() -> None:
     assert services["bot"]["healthcheck"]["test"][-2:] == ["--liveness", "bot"]
 
 
+def test_compose_scale_profile_adds_postgres_and_a_second_bot_shard() -> None:
+    services = _compose()["services"]
+    scale = {n: s for n, s in services.items() if s.get("profiles") == ["scale"]}
+    assert set(scale) == {"postgres", "bot-shard-1"}
+    assert scale["postgres"]["image"].startswith("postgres:")
+    shard = scale["bot-shard-1"]
+    assert shard["image"] == services["bot"]["image"]
+    assert shard["environment"]["PETBOOTH_DISCORD_SHARD_IDS"] == "[1]"
+    assert shard["healthcheck"]["test"] == services["bot"]["healthcheck"]["test"]
+    assert shard["depends_on"]["postgres"]["condition"] == "service_healthy"
+    # The first bot holds the shards .env gives it (unsharded, "null", when none).
+    assert services["bot"]["environment"]["PETBOOTH_DISCORD_SHARD_IDS"] == (
+        "${PETBOOTH_BOT_SHARD_IDS:-null}"
+    )
+
+
 def test_compose_gives_only_the_engine_the_gpu_and_the_model_cache() -> None:
     services = _compose()["services"]
     engine, bot = services["engine"], services["bot"]
@@ -119,7 +135,7 @@ def test_compose_gives_only_the_engine_the_gpu_and_the_model_cache() -> None:
     assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
     assert "hf-models:/models" in engine["volumes"]
     assert "deploy" not in bot and "hf-models:/models" not in bot["volumes"]
-    assert set(_compose()["volumes"]) == {"petbooth-data", "hf-models"}
+    assert set(_compose()["volumes"]) == {"petbooth-data", "hf-models", "postgres-data"}
 
 
 def test_readme_install_and_docker_sections_name_the_split() -> None:
