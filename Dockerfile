@@ -24,7 +24,8 @@ RUN apt-get update \
 WORKDIR /app
 # The versions the project tested: pyproject.toml's `dependencies`, nothing of [engine].
 RUN pip install "aiosqlite==0.22.1" "Pillow==13.0.0" "pillow-heif==1.8.1" "pydantic==2.14.4" \
-        "pydantic-settings==2.16.3" "discord.py==2.7.1"
+        "pydantic-settings==2.16.3" "discord.py==2.7.1" "obstore==0.12.1" \
+        "psycopg[binary]==3.3.9" "psycopg-pool==3.3.3"
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY engine ./engine
@@ -71,7 +72,8 @@ RUN pip install "torch==2.13.0" \
         "accelerate==1.15.0" "bitsandbytes==0.50.2" "safetensors==0.8.0" \
         "huggingface_hub==2.4.0" "numpy==2.4.6" "matplotlib==3.11.2" \
         "aiosqlite==0.22.1" "Pillow==13.0.0" "pillow-heif==1.8.1" "pydantic==2.14.4" \
-        "pydantic-settings==2.16.3" "discord.py==2.7.1"
+        "pydantic-settings==2.16.3" "discord.py==2.7.1" "obstore==0.12.1" \
+        "psycopg[binary]==3.3.9" "psycopg-pool==3.3.3"
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY engine ./engine

@@ -1,8 +1,10 @@
 """What each training plan costs on this device, for the memory planner: step time and peak
 memory for every micro-batch x gradient-checkpointing split of the effective batch, with the
-pipeline resident (as the engine holds it). Also: moving the text encoders and VAE between
-the CPU and the device (a training parks them), the VAE's decode, and /imagine with the UNet
-in channels-last memory format.
+pipeline resident (as the engine holds it), then the fastest two plans again with the UNet in
+channels-last memory format (what `generation.channels_last` gives trainings on CUDA, since
+they share the UNet). Also: moving the text encoders and VAE between the CPU and the device
+(a small memory plan parks them), the VAE's decode, and /imagine with the UNet contiguous
+and in channels-last.
 
     python bench/plan_speed.py                 # tiny SDXL, 64 px
     python bench/plan_speed.py --model full    # on a GPU: 1024 px
@@ -66,6 +68,7 @@ def train_plan(
     micro: int,
     checkpointing: str,
     steps: int,
+    layout: str = "contiguous",
 ) -> dict[str, object]:
     config = TrainingDefaults(
         resolution=resolution,
@@ -76,7 +79,7 @@ def train_plan(
         gradient_checkpointing=checkpointing,
     )
     request = TrainRequest(
-        job_dir=root / f"plan-{micro}-{checkpointing}",
+        job_dir=root / f"plan-{micro}-{checkpointing}-{layout}",
         photo_paths=write_photos(root / "photos", 4, size=resolution),
         token="ohwx",
         class_noun="cat",
@@ -101,6 +104,7 @@ def train_plan(
         "micro-batch": micro,
         "accumulation": config.effective_batch // micro,
         "grad checkpointing": checkpointing,
+        "UNet memory format": layout,
         "step s (median)": step_s,
         "resting GiB": resting,
         "peak GiB": round(torch.cuda.max_memory_allocated() / GIB, 2) if cuda() else "-",
@@ -121,7 +125,8 @@ def main() -> None:
         data_dir=root,
         base_model=str(model_dir(args.model)),
         vae="",  # type: ignore[call-arg]
-        generation={"resolution": resolution},
+        # Contiguous, as the rows measured before channels-last; the last rows convert it.
+        generation={"resolution": resolution, "channels_last": "off"},
     )
     resident = ResidentPipeline(settings)
     resident.pipeline  # noqa: B018  (load once)
@@ -130,6 +135,12 @@ def main() -> None:
         for checkpointing in ("on", "off")
         for micro in (1, 2, 4)
     ]
+    resident.pipeline.unet.to(memory_format=torch.channels_last)
+    rows += [
+        train_plan(resident, root, resolution, 4, checkpointing, args.steps, "channels-last")
+        for checkpointing in ("on", "off")
+    ]
+    resident.pipeline.unet.to(memory_format=torch.contiguous_format)
     command = "`python bench/plan_speed.py " + " ".join(sys.argv[1:]) + "`"
     for row in rows:
         print(row)

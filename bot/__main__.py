@@ -32,7 +32,7 @@ async def _run(settings: Settings, sync_commands: bool) -> int:
 
     assert settings.discord_token is not None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    async with await Database.open(settings.database_path) as db:
+    async with await Database.open(settings.database_target) as db:
         bot = make_bot(settings, db, sync_commands=sync_commands)
         try:
             async with bot:

@@ -395,7 +395,7 @@ def _with_database(settings: Settings, work: Callable[[Database], Awaitable[int]
     from engine.store import Database
 
     async def run() -> int:
-        async with await Database.open(settings.database_path) as db:
+        async with await Database.open(settings.database_target) as db:
             return await work(db)
 
     return asyncio.run(run())

@@ -16,12 +16,13 @@ def _told_errors() -> tuple[type[BaseException], ...]:
     from engine.generation.lora_slot import LoraUnusableError
     from engine.models.loading import ModelUnavailableError
     from engine.training.job import SubjectGoneError
-    from engine.training.request import InvalidTrainRequest
+    from engine.training.request import InvalidTrainRequest, TrainingOutOfMemory
 
     return (
         ModelUnavailableError,
         SubjectGoneError,
         InvalidTrainRequest,
+        TrainingOutOfMemory,
         GenerationRefusedError,
         LoraUnusableError,
     )
@@ -45,5 +46,10 @@ def describe_failure(err: BaseException, kind: JobKind = JobKind.TRAIN) -> str:
         return (
             "The engine cannot write to its data directory. An admin must fix its "
             f"permissions (see `petbooth doctor`); then {again} again."
+        )
+    if type(err).__name__ == "OutOfMemoryError":  # torch's, outside a training step
+        return (
+            f"{what} ran out of GPU memory. Try again in a while ({again}); if it keeps "
+            "happening, an admin should free GPU memory or lower PETBOOTH_GPU_MEMORY_GIB."
         )
     return f"{what} failed unexpectedly ({type(err).__name__}); the engine log has details."

@@ -22,6 +22,7 @@ from engine.job_control import JobControl
 from engine.logs import job_context
 from engine.settings import Settings
 from engine.store import Database, Job, JobKind, JobState, endings, engines, jobs, subjects
+from engine.store.database import JOBS_CHANNEL
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -48,6 +49,7 @@ class Engine:
         self.device = self.settings.device  # resolved when the engine starts running
         self._control: JobControl | None = None
         self._last_beat = 0.0
+        self._last_reap = 0.0
         self._resident = resident  # the one pipeline: loaded by the first job, then kept
         self._scorer: PreviewScorer | None = None  # likewise: loaded at the first preview
 
@@ -86,6 +88,7 @@ class Engine:
         try:
             while not self._shutdown.is_set():
                 await self._beat(None)
+                await self._reap()
                 job = await jobs.claim_next(
                     self.db, self.engine_id, self.settings.lease_seconds, SUPPORTED_KINDS
                 )
@@ -94,10 +97,29 @@ class Engine:
                 elif until_idle and await self._queue_is_empty():
                     return
                 else:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._shutdown.wait(), self.settings.poll_seconds)
+                    await self._idle()
         finally:
             await engines.remove(self.db, self.engine_id)
+
+    async def _idle(self) -> None:
+        """Until a job is queued (PostgreSQL's NOTIFY wakes us at once), the poll interval
+        passes (the fallback, and all SQLite has), or shutdown is asked."""
+        waits = {
+            asyncio.ensure_future(self._shutdown.wait()),
+            asyncio.ensure_future(self.db.wait_for(JOBS_CHANNEL, self.settings.poll_seconds)),
+        }
+        _, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for waiting in pending:
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+
+    async def _reap(self) -> None:
+        """Requeue jobs whose engine died (lease run out), once a heartbeat period: on
+        PostgreSQL no claim does it (SQLite's claims also do)."""
+        if time.monotonic() - self._last_reap >= self.settings.heartbeat_seconds:
+            self._last_reap = time.monotonic()
+            await jobs.requeue_expired(self.db)
 
     async def _queue_is_empty(self) -> bool:
         """Nothing queued and nothing running anywhere: a running job of a dead engine will

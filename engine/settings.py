@@ -10,8 +10,14 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def is_postgres_url(target: object) -> bool:
+    """PETBOOTH_DATABASE is a ``postgresql://`` (or ``postgres://``) URL, not a SQLite file."""
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
 
 # What every command that needs the bot's token says when it is not set.
 MISSING_TOKEN = """\
@@ -47,8 +53,8 @@ class TrainingDefaults(BaseModel):
     # x 4 = 2,000 samples, about 130 looks at each of 15 photos. What it tuned is that
     # amount, not the step count alone (batch 1 x 1 would be a quarter of the training).
     effective_batch: int = Field(4, ge=1, le=64)
-    # How the engine splits it: "auto" = on CUDA the largest micro-batch dividing
-    # effective_batch that fits the memory budget, on the CPU 1 (then accumulation).
+    # How the engine splits it: "auto" = on CUDA the fastest split that fits the memory
+    # budget (`engine.training.plan`: fewest UNet passes), on the CPU 1 (then accumulation).
     # Every sample draws its photo, noise and timestep from a generator seeded with
     # (seed, step, sample), so any split trains the same LoRA (to float rounding).
     micro_batch: Literal["auto"] | int = "auto"
@@ -68,7 +74,9 @@ class TrainingDefaults(BaseModel):
     preview_steps: int | None = Field(None, ge=1, le=150)
     validation_prompts: tuple[str, ...] = DEFAULT_VALIDATION_PROMPTS
     mixed_precision: Literal["auto", "no", "fp16", "bf16"] = "auto"  # auto: bf16 on CUDA
-    gradient_checkpointing: Literal["auto", "on", "off"] = "auto"  # auto: on for CUDA
+    # auto: off when the memory budget holds the micro-batch without it (34 % faster at
+    # 1024 px, BENCHMARKS.md), on when it does not; off on the CPU, where memory is ample.
+    gradient_checkpointing: Literal["auto", "on", "off"] = "auto"
     use_8bit_adam: Literal["auto", "on", "off"] = "auto"  # auto: bitsandbytes AdamW8bit on CUDA
 
     @model_validator(mode="after")
@@ -103,6 +111,11 @@ class GenerationDefaults(BaseModel):
     # torch.compile the UNet for sampling: minutes of compiling at the first image, then
     # faster steps; swaps copy weights in place, so switching pets never recompiles.
     compile: bool = False
+    # The resident UNet in channels-last memory format: /imagine at 1024 px took 2.21 s
+    # instead of 2.82 s on an H200 (BENCHMARKS.md). "auto": on for CUDA; the CPU gains nothing.
+    # Trainings share the UNet, so they run in it too (their speed there is measured by
+    # bench/plan_speed.py's channels-last rows).
+    channels_last: Literal["auto", "on", "off"] = "auto"
 
 
 class ScoringSettings(BaseModel):
@@ -133,16 +146,36 @@ class Settings(BaseSettings):
     )
 
     data_dir: Path = Path("./petbooth-data")
-    database: Path | None = None  # default: <data_dir>/petbooth.sqlite3
+    # A SQLite file (default: <data_dir>/petbooth.sqlite3; one machine) or a PostgreSQL URL
+    # ("postgresql://user:pass@host/db"): engines and bots on several machines share it.
+    database: Path | str | None = None
+    # Photos, checkpoints, LoRAs, previews and pictures: "" keeps them in the data dir (one
+    # machine); a folder, or an object store URL ("s3://bucket/prefix") that engines on other
+    # machines share: each then keeps the data dir as its local cache and uploads to it, so a
+    # job reclaimed elsewhere resumes from its last uploaded checkpoint.
+    storage: str = ""
+    # For an S3-compatible store; unset, obstore reads AWS_ENDPOINT_URL, AWS_REGION,
+    # AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY like every AWS client.
+    storage_endpoint: str | None = None  # e.g. http://minio:9000 (MinIO, R2, moto)
+    storage_region: str | None = None
+    storage_access_key_id: str | None = None
+    storage_secret_access_key: SecretStr | None = None
     base_model: str = "stabilityai/stable-diffusion-xl-base-1.0"  # hub id or local directory
     # fp16-fix VAE: SDXL's own VAE overflows to NaN in fp16; set to "" to use the base model's.
     vae: str = "madebyollin/sdxl-vae-fp16-fix"
     device: str = "auto"  # "auto" (cuda if available), "cuda", "cuda:1", "cpu"
+    # GPU memory the engine may use, in GiB; the training plan (micro-batch, gradient
+    # checkpointing, VAE tiling, where the encoders stay) is chosen to fit it. None: what the
+    # device has free when a training starts (with what the engine already holds), less 10 %.
+    gpu_memory_gib: float | None = Field(None, gt=0)
     # Discord (the bot). The token is a secret: no default, the bot refuses to start without it.
     discord_token: SecretStr | None = None
     discord_dev_guild_id: int | None = None  # sync commands to this guild only (instant)
     discord_admin_role: str | None = None  # role name that may see and cancel every job
     delivery_poll_seconds: float = Field(1.0, gt=0)  # outbox poll; events are seconds apart
+    # A bot process claims the outbox events it delivers for this long, renewed at every poll
+    # and before every Discord call: a killed bot's events wait this long for another one.
+    delivery_claim_seconds: float = Field(30.0, gt=0)
     discord_upload_limit_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # bot upload cap
     # Sharding: Discord requires it past 2,500 guilds. Unset, one connection. With
     # discord_auto_shard, this process holds every shard (discord.py's AutoShardedClient;
@@ -220,8 +253,27 @@ class Settings(BaseSettings):
                 part.resolution = native
         return self
 
+    @field_validator("database", mode="before")
+    @classmethod
+    def _database_path_or_url(cls, value: object) -> object:
+        """Keep a PostgreSQL URL a string (a Path would fold its "//"); anything else is a
+        SQLite file."""
+        if value is None or value == "" or is_postgres_url(value):
+            return value or None
+        return Path(str(value))
+
+    @property
+    def database_target(self) -> Path | str:
+        """What `Database.open` and `migrate` take: the SQLite file or the PostgreSQL URL."""
+        if isinstance(self.database, str):
+            return self.database
+        return self.database_path
+
     @property
     def database_path(self) -> Path:
+        """The SQLite file (only meaningful when PETBOOTH_DATABASE is not a URL)."""
+        if isinstance(self.database, str):
+            raise ValueError("PETBOOTH_DATABASE is a PostgreSQL URL, not a SQLite file")
         return self.database if self.database is not None else self.data_dir / "petbooth.sqlite3"
 
     def job_dir(self, job_id: int) -> Path:

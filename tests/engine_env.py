@@ -83,11 +83,20 @@ def start_petbooth(*args: str, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def event_rows(database: Path, kind: str) -> list[dict]:
+def query(database: Path | str, sql: str, args: tuple = ()) -> list[tuple]:
+    """Rows of one query, as a test reads the store from outside the processes under test:
+    `database` is a SQLite file or a postgresql:// URL (SQL with `?` placeholders)."""
+    if isinstance(database, str):
+        import psycopg
+
+        with psycopg.connect(database) as conn:
+            return conn.execute(sql.replace("?", "%s"), args).fetchall()  # type: ignore[arg-type]
     with sqlite3.connect(database) as conn:
-        rows = conn.execute(
-            "SELECT payload FROM events WHERE kind = ? ORDER BY id", (kind,)
-        ).fetchall()
+        return conn.execute(sql, args).fetchall()
+
+
+def event_rows(database: Path | str, kind: str) -> list[dict]:
+    rows = query(database, "SELECT payload FROM events WHERE kind = ? ORDER BY id", (kind,))
     return [json.loads(r[0]) for r in rows]
 
 
@@ -134,13 +143,17 @@ def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 24
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def reached(database: Path, kind: str, step: int):
+def reached(database: Path | str, kind: str, step: int):
     """A condition: some `kind` event (progress, checkpoint) has reached `step`."""
-    return lambda: database.exists() and any(p["step"] >= step for p in event_rows(database, kind))
+
+    def exists() -> bool:
+        return isinstance(database, str) or database.exists()
+
+    return lambda: exists() and any(p["step"] >= step for p in event_rows(database, kind))
 
 
 def sigkill_engine_at(
-    env: dict[str, str], database: Path, kind: str, step: int, linger: float = 0.0
+    env: dict[str, str], database: Path | str, kind: str, step: int, linger: float = 0.0
 ) -> None:
     """Start `petbooth engine`, wait until its `kind` event reaches `step`, wait `linger`
     seconds more, then SIGKILL it."""

@@ -5,8 +5,9 @@ after 15 minutes; a training takes longer). A channel that is gone or closed to 
 Sending twice must not post twice. Every send carries the event's own nonce: Discord
 (with the ``enforce_nonce`` that discord.py adds) returns the earlier message instead of
 posting again, but only for a few minutes. A send that may have reached Discord longer ago
-(the bot died between Discord's answer and the database write) is first looked for among
-the place's recent messages, by the bot, with the same text and buttons."""
+(the bot died between Discord's answer and the database write) is first looked for in the
+place, by the bot, with the same text and buttons, from the moment that attempt began
+onwards (oldest first): however many messages came after it, the search starts at it."""
 
 from __future__ import annotations
 
@@ -23,9 +24,12 @@ log = logging.getLogger(__name__)
 
 UNREACHABLE = (discord.NotFound, discord.Forbidden)
 Place = discord.PartialMessageable | discord.DMChannel
-# How far back an earlier attempt is looked for: one history page (Discord's maximum is
-# 100). A job's channel gets a few bot messages per job; 50 reaches back over a busy hour.
-RECONCILE_LOOKBACK = 50
+BeforeSend = Callable[[], Awaitable[None]]
+# How many messages from an earlier attempt's start are searched for it (10 history pages of
+# 100). The search starts 2 minutes before the attempt (clock skew: see _cog.py) and Discord
+# got the attempt seconds after it, so only what the channel carried in those 2 minutes and
+# seconds comes first: dozens, not a thousand. Messages after it do not count, however many.
+RECONCILE_SCAN = 1000
 
 
 @dataclass
@@ -81,16 +85,27 @@ class JobTarget:
         return user.dm_channel or await user.create_dm()
 
     async def send(
-        self, outgoing: Outgoing, *, nonce: str, reconcile: bool = False
+        self,
+        outgoing: Outgoing,
+        *,
+        nonce: str,
+        earlier_after: int | None = None,
+        before_send: BeforeSend | None = None,
     ) -> discord.Message | None:
         """Post to the channel, else DM the owner; None when neither is possible.
-        ``reconcile``: an earlier attempt may have been posted; reuse it if it was."""
+        ``earlier_after``: an earlier attempt, begun at this snowflake, may have posted;
+        reuse its message if it did. ``before_send`` runs right before each post (and may
+        raise to stop it): the caller records the attempt there."""
         for place in self._places():
             try:
                 messageable = await place()
-                if reconcile and (earlier := await self._posted(messageable, outgoing)):
+                if earlier_after is not None and (
+                    earlier := await self._posted(messageable, outgoing, earlier_after)
+                ):
                     log.info("Job %d: message %d was already posted", self.job.id, earlier.id)
                     return earlier
+                if before_send is not None:
+                    await before_send()
                 return await messageable.send(**outgoing.kwargs(), nonce=nonce)
             except UNREACHABLE as error:
                 log.info(
@@ -101,13 +116,18 @@ class JobTarget:
         log.warning("Job %d: neither its channel nor its owner's DMs accept messages", self.job.id)
         return None
 
-    async def _posted(self, place: Place, outgoing: Outgoing) -> discord.Message | None:
+    async def _posted(
+        self, place: Place, outgoing: Outgoing, after_id: int
+    ) -> discord.Message | None:
         me = self.client.user
         if me is None:
             return None
         wanted = outgoing.custom_ids()
+        after = discord.Object(after_id)
         try:
-            async for message in place.history(limit=RECONCILE_LOOKBACK):
+            async for message in place.history(
+                limit=RECONCILE_SCAN, after=after, oldest_first=True
+            ):
                 if (
                     message.author.id == me.id
                     and message.content == outgoing.content

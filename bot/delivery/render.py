@@ -10,9 +10,10 @@ from bot.delivery._target import Outgoing
 from bot.imagine.buttons import generation_view
 from bot.train.buttons import preview_view
 from bot.utils.format import clip, plain, progress_bar, safe
-from bot.utils.paths import existing_file
+from bot.utils.paths import fetched_file
 from engine.orders.checkpoint_choice import StepInUse
 from engine.orders.status import duration
+from engine.storage import Storage
 from engine.store import Event, EventKind, Job, JobKind, Subject
 
 MAX_FILES = 10  # Discord's attachments per message
@@ -40,10 +41,10 @@ def progress_text(job: Job, subject: Subject | None, event: Event) -> str:
     )
 
 
-def attachable(data_dir: Path, relatives: list[str], limit_bytes: int) -> tuple[list[Path], int]:
-    """The event's files that exist inside the data dir and fit one upload together;
-    returns them and how many were left out."""
-    found = [p for p in (existing_file(data_dir, r) for r in relatives) if p is not None]
+def attachable(storage: Storage, relatives: list[str], limit_bytes: int) -> tuple[list[Path], int]:
+    """The event's files that are in storage (fetched into the local cache) and fit one
+    upload together; returns them and how many were left out. Blocking: run it on a thread."""
+    found = [p for p in (fetched_file(storage, r) for r in relatives) if p is not None]
     chosen: list[Path] = []
     used = 0
     for path in found[:MAX_FILES]:

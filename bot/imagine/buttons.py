@@ -6,7 +6,6 @@ before a restart keep working after it."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 from typing import Any, ClassVar
 
 import discord
@@ -15,6 +14,7 @@ from bot.client import petbooth_of
 from bot.errors import UserError, guarded
 from bot.imagine._orders import next_seed, order_like, queue_order, queued_text
 from bot.utils.paths import inside
+from engine.storage import open_storage
 from engine.store import Job, JobKind, jobs
 
 # What each button does, as the end of "Only the person who asked for these pictures can…".
@@ -82,11 +82,10 @@ class GenerationButton(
             if interaction.message is not None:
                 await interaction.message.delete()
             settings = petbooth_of(interaction).settings
-            pictures = inside(
-                settings.data_dir, settings.output_dir(self.job_id).relative_to(settings.data_dir)
-            )
-            if pictures is not None:  # the files go with the message
-                await asyncio.to_thread(shutil.rmtree, pictures, True)
+            pictures = settings.output_dir(self.job_id).relative_to(settings.data_dir)
+            if inside(settings.data_dir, pictures) is not None:  # the files go with the message
+                storage = open_storage(settings)
+                await asyncio.to_thread(storage.delete_folder, pictures.as_posix())
             return
         bot = petbooth_of(interaction)
         job = await _own_generation(interaction, self.job_id, self.action)

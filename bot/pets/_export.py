@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,12 +10,13 @@ import discord
 
 from bot.errors import UserError
 from bot.utils.format import quoted, safe, safe_keeping_code
-from bot.utils.paths import lora_weights
+from bot.utils.paths import fetched_file, fetched_lora_weights
 from engine.orders.checkpoint_choice import step_in_use
-from engine.orders.lora_files import checkpoint_weights, kohya_beside
+from engine.orders.lora_files import KOHYA_WEIGHTS, checkpoint_weights, kohya_beside
 from engine.orders.not_ready import not_ready_reason
 from engine.orders.pet_names import file_slug
 from engine.settings import Settings
+from engine.storage import Storage, open_storage
 from engine.store import Database, Subject, SubjectStatus
 
 
@@ -41,10 +43,18 @@ async def model_files(db: Database, settings: Settings, subject: Subject) -> Mod
         found = await checkpoint_weights(db, settings, subject.id, step)
         if found is not None:
             return ModelFiles(found, kohya_beside(found), step)
-    final = lora_weights(settings.data_dir, subject.lora_path)
+    final = await asyncio.to_thread(final_weights, open_storage(settings), subject.lora_path)
     if final is None:
         raise UserError(f"{safe(subject.name)}'s model file is missing; train it again.")
     return ModelFiles(final, kohya_beside(final), None)
+
+
+def final_weights(storage: Storage, lora_path: str) -> Path | None:
+    """The final model's LoRA file and its kohya twin, fetched from storage (blocking)."""
+    weights = fetched_lora_weights(storage, lora_path)
+    if weights is not None:
+        fetched_file(storage, storage.key_of(weights.with_name(KOHYA_WEIGHTS)))
+    return weights
 
 
 def attachments(subject: Subject, files: ModelFiles) -> list[discord.File]:

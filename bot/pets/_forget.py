@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from pathlib import Path
 
 from bot.utils.paths import inside
 from engine.settings import Settings
+from engine.storage import Storage, open_storage
 from engine.store import Database, Job, Subject, jobs, subjects
 
 MIN_DEPTH = 2  # subjects/<pet>, jobs/<id>: anything shallower is shared by every user
@@ -18,8 +18,9 @@ async def subject_jobs(db: Database, subject: Subject) -> list[Job]:
     return [j for j in mine if j.subject_id == subject.id]
 
 
-async def folders_of(db: Database, settings: Settings, subject: Subject) -> set[Path]:
-    """Every folder holding this subject's files, each checked to be inside the data dir."""
+async def folders_of(db: Database, settings: Settings, subject: Subject) -> set[str]:
+    """The storage key of every folder holding this subject's files, each checked to stay
+    inside the data dir."""
     found: set[Path] = set()
     for photo in await subjects.photos(db, subject.id):
         parent = Path(photo.path).parent
@@ -32,20 +33,17 @@ async def folders_of(db: Database, settings: Settings, subject: Subject) -> set[
     if subject.lora_path:
         found.add(Path(subject.lora_path))
     # Never a top-level folder such as subjects/ or jobs/ itself: that is everyone's data.
-    resolved = {inside(settings.data_dir, f) for f in found if len(f.parts) >= MIN_DEPTH}
-    return {path for path in resolved if path is not None}
+    deep = {f for f in found if len(f.parts) >= MIN_DEPTH}
+    return {f.as_posix() for f in deep if inside(settings.data_dir, f) is not None}
 
 
-def _remove(paths: set[Path]) -> None:
-    for path in paths:
-        if path.is_dir():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
+def _remove(storage: Storage, folders: set[str]) -> None:
+    for folder in sorted(folders):  # in storage and in the local cache
+        storage.delete_folder(folder)
 
 
 async def forget_subject(db: Database, settings: Settings, subject: Subject) -> None:
     """Files first, then rows (photos, jobs and events cascade with the subject)."""
-    paths = await folders_of(db, settings, subject)
-    await asyncio.to_thread(_remove, paths)
+    folders = await folders_of(db, settings, subject)
+    await asyncio.to_thread(_remove, open_storage(settings), folders)
     await subjects.delete(db, subject.id)

@@ -12,7 +12,7 @@ import discord
 from bot.client import petbooth_of
 from bot.errors import UserError, guarded
 from bot.utils.format import safe
-from engine.orders.lora_files import checkpoint_weights
+from engine.orders.lora_files import checkpoint_kept
 from engine.store import subjects
 
 
@@ -52,7 +52,7 @@ class UseStepButton(
                 f"Only the pet's owner can choose which step {safe(subject.name)} draws with."
             )
         settings = petbooth_of(interaction).settings
-        if await checkpoint_weights(db, settings, subject.id, self.step) is None:
+        if not await checkpoint_kept(db, settings, subject.id, self.step):
             raise UserError(
                 f"{safe(subject.name)}'s step {self.step} is no longer kept: press a later "
                 "preview's button, or keep the final model."

@@ -1,11 +1,12 @@
-"""Files the engine names (relative to the data dir) are resolved and kept inside it: a row
-that says ``../../etc/passwd`` must never become an upload or a deletion."""
+"""Files the engine names (storage keys: paths relative to the data dir) are kept inside it:
+a row that says ``../../etc/passwd`` must never become an upload or a deletion."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from engine.orders.lora_files import LORA_WEIGHTS
+from engine.storage import Storage, StorageError
 
 
 def inside(root: Path, relative: str | Path) -> Path | None:
@@ -17,14 +18,23 @@ def inside(root: Path, relative: str | Path) -> Path | None:
     return path
 
 
-def existing_file(root: Path, relative: str | Path) -> Path | None:
-    path = inside(root, relative)
-    return path if path is not None and path.is_file() else None
+def fetched_file(storage: Storage, relative: str | Path) -> Path | None:
+    """The local copy of a stored file (downloaded into the cache when only storage has
+    it), or None when it is not stored or its name would escape the data dir. Blocking:
+    call it on a thread."""
+    if inside(storage.cache_dir, relative) is None:
+        return None
+    try:
+        return storage.fetch(Path(relative).as_posix())
+    except StorageError:
+        return None
 
 
-def lora_weights(root: Path, relative: str | Path) -> Path | None:
-    """A LoRA given as its directory or as the .safetensors file itself."""
-    path = inside(root, relative)
-    if path is not None and path.is_dir():
-        path = path / LORA_WEIGHTS
-    return path if path is not None and path.is_file() else None
+def fetched_lora_weights(storage: Storage, relative: str | Path) -> Path | None:
+    """A LoRA given as its directory or as the .safetensors file itself, fetched from
+    storage; None when it is not stored or escapes the data dir. Blocking."""
+    if inside(storage.cache_dir, relative) is None:
+        return None
+    key = Path(relative).as_posix()
+    found = None if key.endswith(".safetensors") else fetched_file(storage, f"{key}/{LORA_WEIGHTS}")
+    return found or fetched_file(storage, key)

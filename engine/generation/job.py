@@ -23,6 +23,7 @@ from engine.models.sampling import StopRequested, never
 from engine.orders.checkpoint_choice import step_in_use
 from engine.orders.lora_files import checkpoint_weights
 from engine.settings import Settings
+from engine.storage import open_storage
 from engine.store import Database, Job, endings, subjects
 
 if TYPE_CHECKING:
@@ -74,7 +75,9 @@ async def _lora_location(
     if step is None:
         if lora_path is None:
             raise GenerationRefusedError("This pet has no trained model yet. /status shows why.")
-        return settings.data_dir / lora_path
+        storage = open_storage(settings)  # trained on another machine: fetch it first
+        await asyncio.to_thread(storage.fetch_folder, lora_path)
+        return storage.cache_path(lora_path)
     weights = await checkpoint_weights(db, settings, subject_id, step)
     return weights.parent if weights is not None else None
 
@@ -123,7 +126,8 @@ async def record_done(
         # None for plain SDXL: there was no pet's LoRA to scale
         "lora_scale": request.lora_scale if request.lora is not None else None,
     }
-    files = [settings.data_relative(p) for p in drawn.files]
+    storage = open_storage(settings)
+    files = [await asyncio.to_thread(storage.publish, p) for p in drawn.files]
     if not await endings.succeed(db, job.id, engine_id, payload, files):
         return  # the lease ran out meanwhile: whoever holds the job now reports
     out_dir = job.params.get("out_dir")

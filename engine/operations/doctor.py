@@ -8,15 +8,19 @@ or the bot's heartbeat is recent.
 from __future__ import annotations
 
 import importlib.util
+import os
+import platform
 import shutil
 import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engine.settings import Settings
-from engine.store.migrate import discover
+from engine.storage import open_storage
+from engine.store.migrate import discover, migrations_dir
 
 MIN_FREE_DISK_GB = 20  # SDXL fp16 (7 GB) + VAE + a few jobs' checkpoints and outputs
 MIN_FREE_VRAM_GB = 12  # training peaks near 10 GB at 1024 px (BENCHMARKS.md target) + slack
@@ -87,6 +91,27 @@ def check_disk(settings: Settings) -> Finding:
     return Finding("Disk", True, detail)
 
 
+def check_storage(settings: Settings) -> Finding:
+    """PETBOOTH_STORAGE can be written, read back and deleted from this machine."""
+    probe = f"doctor/{platform.node() or 'probe'}-{os.getpid()}"
+    try:
+        storage = open_storage(settings)
+        storage.put(probe, b"petbooth doctor")
+        readable = storage.get(probe) == b"petbooth doctor"
+        storage.delete([probe])
+    except Exception as err:  # any refusal: a wrong URL, endpoint, bucket or credentials
+        return Finding(
+            "Storage",
+            False,
+            f"{settings.storage or settings.data_dir}: {type(err).__name__}: {err}"[:300],
+            "check PETBOOTH_STORAGE (s3://bucket/prefix), its endpoint and credentials "
+            "(PETBOOTH_STORAGE_* or AWS_*)",
+        )
+    if not readable:
+        return Finding("Storage", False, f"{storage.describe}: a file written was not read back")
+    return Finding("Storage", True, f"files in {storage.describe}")
+
+
 def check_models(settings: Settings) -> Finding:
     missing = [ref for ref in (settings.base_model, settings.vae) if ref and not _available(ref)]
     if missing:
@@ -141,7 +166,38 @@ def _available(reference: str) -> bool:
         return False
 
 
+def _postgres_row(url: str, sql: str) -> tuple[Any, ...] | None:
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+        return conn.execute(sql).fetchone()
+
+
+def check_postgres(url: str) -> Finding:
+    latest = discover(migrations_dir("postgres"))[-1].version
+    try:
+        row = _postgres_row(
+            url,
+            "SELECT CASE WHEN to_regclass('schema_migrations') IS NULL THEN 0 "
+            "ELSE (SELECT COALESCE(MAX(version), 0) FROM schema_migrations) END",
+        )
+    except Exception as err:  # psycopg.OperationalError: host, password, database
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        return Finding("Database", False, f"PostgreSQL: {first}", "check PETBOOTH_DATABASE")
+    version = int(row[0]) if row else 0
+    if version > latest:
+        return Finding(
+            "Database",
+            False,
+            f"PostgreSQL at version {version}, newer than {latest}",
+            "upgrade petbooth, or set PETBOOTH_DATABASE to another database",
+        )
+    return Finding("Database", True, f"PostgreSQL at schema version {version} (latest {latest})")
+
+
 def check_database(settings: Settings) -> Finding:
+    if isinstance(settings.database_target, str):
+        return check_postgres(settings.database_target)
     latest = discover()[-1].version
     path = settings.database_path
     if not path.exists():
@@ -162,6 +218,7 @@ CHECKS: list[Callable[[Settings], Finding]] = [
     check_token,
     check_gpu,
     check_disk,
+    check_storage,
     check_models,
     check_scorers,
     check_database,
@@ -191,6 +248,14 @@ def run_checks(settings: Settings) -> list[Finding]:
 
 
 def liveness(settings: Settings, max_age_seconds: float = 120.0) -> Finding:
+    if isinstance(settings.database_target, str):  # ages on the database's clock
+        row = _postgres_row(
+            settings.database_target,
+            "SELECT extract(epoch FROM clock_timestamp())::float8 - MAX(heartbeat_at) FROM engines",
+        )
+        if row is None or row[0] is None:
+            return Finding("Engine", False, "no engine has reported")
+        return Finding("Engine", row[0] <= max_age_seconds, f"last heartbeat {row[0]:.0f} s ago")
     path = settings.database_path
     if not path.exists():
         return Finding("Engine", False, "no database yet")

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -157,8 +158,8 @@ def run_all(
             file=sys.stderr,
         )
         return CONFIGURATION_ERROR
-    version = migrate(settings.database_path)  # once, before any child opens the database
-    log.info("database %s at schema version %d", settings.database_path, version)
+    version = migrate(settings.database_target)  # once, before any child opens the database
+    log.info("database %s at schema version %d", _shown(settings.database_target), version)
 
     async def main() -> int:
         children = plan_children(settings, with_bot, gpu_count(), sync_commands, log_format)
@@ -169,3 +170,8 @@ def run_all(
         return await supervisor.run()
 
     return asyncio.run(main())
+
+
+def _shown(target: object) -> str:
+    """The database for a log line: a PostgreSQL URL without its password."""
+    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", str(target))

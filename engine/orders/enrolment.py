@@ -28,6 +28,7 @@ from engine.intake import (
 )
 from engine.orders.pet_names import name_problem, normalise_name
 from engine.settings import Settings, TrainingDefaults
+from engine.storage import Storage, open_storage
 from engine.store import Database, JobKind, JobState, Subject, jobs, subjects
 from engine.store.records import NewPhoto
 from engine.store.subjects import SubjectExistsError
@@ -136,10 +137,14 @@ async def enrol_subject(
     folder = settings.data_dir / "subjects" / f"{order.owner_id}-{secrets.token_hex(6)}"
     sheet = folder / "contact-sheet.jpg"
     saved = await asyncio.to_thread(_write_files, intake, folder, sheet, config.resolution)
+    storage = open_storage(settings)
     try:
+        # Uploaded before any row names them: an engine on another machine fetches them.
+        await asyncio.to_thread(storage.publish, folder)
         async with db.transaction() as tx:
-            # Again under the write lock: another process may have queued since the check
-            # above (the photos took seconds to validate).
+            # Again under the write lock (PostgreSQL: the owner's lock): another process may
+            # have queued since the check above (the photos took seconds to validate).
+            await tx.lock("owner", order.owner_id)
             await _check_owner_limits(db, settings, order.owner_id, name)
             subject = await subjects.create_tx(
                 tx, owner_id=order.owner_id, name=name, class_noun=class_noun
@@ -171,12 +176,20 @@ async def enrol_subject(
                 max_attempts=settings.max_attempts,
             )
     except SubjectExistsError as err:
-        shutil.rmtree(folder, ignore_errors=True)
+        await _discard(storage, folder)
         raise EnrollmentRefused([str(err) + " Pick another name or /forget it first."]) from err
     except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
+        await _discard(storage, folder)
         raise
     return Enrolled(subject, job_id, intake, sheet, config)
+
+
+async def _discard(storage: Storage, folder: Path) -> None:
+    """The files of an enrolment that placed no rows, in storage and in the data dir."""
+    try:
+        await asyncio.to_thread(storage.delete_folder, storage.key_of(folder))
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 async def _check_owner_limits(db: Database, settings: Settings, owner_id: int, name: str) -> None:

@@ -167,6 +167,7 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
     if order.out_dir:
         params["out_dir"] = order.out_dir
     async with db.transaction() as tx:  # the count and the insert under one write lock
+        await tx.lock("owner", order.owner_id)  # PostgreSQL: per owner; SQLite: already held
         await _check_waiting_limit(db, settings, order.owner_id)
         job_id = await jobs.enqueue_tx(
             tx,

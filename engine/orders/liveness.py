@@ -22,7 +22,7 @@ def is_live(engine: EngineHealth, now: float, heartbeat_seconds: float) -> bool:
 
 async def live_engines(db: Database, settings: Settings) -> list[EngineHealth]:
     """Engines that sent a heartbeat within FRESH_HEARTBEATS heartbeat periods."""
-    now = db.now()
+    now = await db.current_time()  # heartbeats are stamped by the database's clock
     return [
         engine
         for engine in await engines.all_engines(db)

@@ -99,6 +99,7 @@ async def build_status(
     if owner_id is not None:
         lines = [line for line in lines if line.owner_id == owner_id]
     pets = await subjects.list_for_owner(db, owner_id)
+    now = await db.current_time()  # heartbeats are stamped by the database's clock
     return StatusReport(
         jobs=lines,
         subjects=[
@@ -117,9 +118,9 @@ async def build_status(
             for s in pets
         ],
         engines=[
-            _engine(e, running, db.now(), heartbeat_seconds) for e in await engines.all_engines(db)
+            _engine(e, running, now, heartbeat_seconds) for e in await engines.all_engines(db)
         ],
-        now=db.now(),
+        now=now,
     )
 
 

@@ -66,17 +66,24 @@ class PreviewScorer:
         self._lock = threading.Lock()  # a training thread scores; a benchmark may share one
 
     def score(
-        self, previews: Sequence[Path], prompts: Sequence[str], photos: Sequence[Path]
+        self,
+        previews: Sequence[Path],
+        prompts: Sequence[str],
+        photos: Sequence[Path],
+        on_device: bool = True,
     ) -> PreviewScores:
-        """Score preview images (in prompt order) against the owner's photos and the prompts.
-        Raises ScorerUnavailableError when the models cannot be loaded here."""
+        """Score preview images (in prompt order) against the owner's photos and the prompts,
+        on the engine's device, or on the CPU when `on_device` is false (a training's memory
+        plan leaves no room there). Raises ScorerUnavailableError when the models cannot be
+        loaded here."""
         if not previews or not photos:
             raise ValueError("scoring needs at least one preview and one photo")
         if len(prompts) != len(previews):
             raise ValueError(f"{len(previews)} previews but {len(prompts)} prompts")
         with self._lock:
             models = self._load()
-            with _on_device(models, resolve_device(self._device)) as device:
+            home = resolve_device(self._device) if on_device else torch.device("cpu")
+            with _on_device(models, home) as device:
                 reference = self._photo_embeddings(models, tuple(photos), device)
                 images = _open(previews)
                 identity = _identity_embeddings(models, images, device)

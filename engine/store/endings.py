@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from engine.store.database import Database, Transaction
+from engine.store.database import JOBS_CHANNEL, Database, Transaction
 from engine.store.events import append_event_tx
 from engine.store.records import EventKind, JobKind, JobState, SubjectStatus
 from engine.store.subjects import set_status_tx
@@ -43,7 +43,7 @@ _QUEUED = ("state = 'queued'", ())
 
 
 def _running_on(engine_id: str | None) -> tuple[str, tuple[Any, ...]]:
-    return "state = 'running' AND engine_id IS ?", (engine_id,)
+    return "state = 'running' AND engine_id IS NOT DISTINCT FROM ?", (engine_id,)
 
 
 async def _end_tx(
@@ -131,7 +131,7 @@ async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -
     async with db.transaction() as tx:
         row = await tx.fetch_one(
             """UPDATE jobs SET state = 'queued', engine_id = NULL, lease_until = NULL,
-                   attempts = MAX(attempts - 1, 0)
+                   attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
                WHERE id = ? AND state = 'running' AND engine_id = ?
                RETURNING kind, subject_id""",
             (job_id, engine_id),
@@ -139,6 +139,7 @@ async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -
         if row is None:
             return False
         await append_event_tx(tx, job_id, EventKind.QUEUED, {"step": step})
+        await tx.notify(JOBS_CHANNEL)
         if JobKind(row[0]) is JobKind.TRAIN and row[1] is not None:
             await set_status_tx(tx, row[1], SubjectStatus.PENDING)
         return True

@@ -7,14 +7,14 @@ from engine.store.records import EngineHealth
 
 
 async def beat(db: Database, engine_id: str, pid: int, device: str, job_id: int | None) -> None:
-    now = db.now()
-    await db.execute(
-        """INSERT INTO engines (engine_id, pid, device, started_at, heartbeat_at, job_id)
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (engine_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
-                                                job_id = excluded.job_id""",
-        (engine_id, pid, device, now, now, job_id),
-    )
+    async with db.transaction() as tx:
+        await tx.execute(
+            """INSERT INTO engines (engine_id, pid, device, started_at, heartbeat_at, job_id)
+               VALUES (?, ?, ?, ?, ?, ?)
+               ON CONFLICT (engine_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+                                                    job_id = excluded.job_id""",
+            (engine_id, pid, device, tx.now, tx.now, job_id),
+        )
 
 
 async def remove(db: Database, engine_id: str) -> None:
@@ -28,6 +28,7 @@ async def all_engines(db: Database) -> list[EngineHealth]:
 
 async def forget_silent(db: Database, silent_for_seconds: float) -> int:
     """Drop rows of engines that stopped beating (killed, not shut down cleanly)."""
-    return await db.execute(
-        "DELETE FROM engines WHERE heartbeat_at < ?", (db.now() - silent_for_seconds,)
-    )
+    async with db.transaction() as tx:
+        return await tx.rowcount(
+            "DELETE FROM engines WHERE heartbeat_at < ?", (tx.now - silent_for_seconds,)
+        )

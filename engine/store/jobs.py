@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.store import endings
-from engine.store.database import Database, Transaction
+from engine.store.database import JOBS_CHANNEL, Database, Transaction
 from engine.store.events import append_event_tx
 from engine.store.records import EventKind, Job, JobKind, JobState
 
@@ -31,6 +31,21 @@ ORDER BY j.priority DESC,
            WHERE o.owner_id = j.owner_id AND o.kind = j.kind) ASC NULLS FIRST,
          j.id ASC
 LIMIT 1
+"""
+
+# PostgreSQL: the same order, from owner_last_claims (one row per owner and kind, kept by
+# the claim) instead of a MAX per candidate row: one index probe per queued job.
+_NEXT_JOB_POSTGRES = """
+SELECT j.id FROM jobs AS j
+LEFT JOIN owner_last_claims AS o ON o.owner_id = j.owner_id AND o.kind = j.kind
+WHERE j.state = 'queued' AND j.kind IN ({kinds})
+ORDER BY j.priority DESC, o.served ASC NULLS FIRST, j.id ASC
+LIMIT 1
+FOR UPDATE OF j SKIP LOCKED
+"""
+_SERVED = """
+INSERT INTO owner_last_claims (owner_id, kind, served) VALUES (?, ?, nextval('claim_order'))
+ON CONFLICT (owner_id, kind) DO UPDATE SET served = excluded.served
 """
 
 
@@ -62,7 +77,9 @@ async def enqueue_tx(
         max_attempts,
         tx.now,
     )
-    return await tx.insert_returning_id(sql, args)
+    job_id = await tx.insert_returning_id(sql, args)
+    await tx.notify(JOBS_CHANNEL)  # idle engines wake now rather than at their next poll
+    return job_id
 
 
 async def enqueue(db: Database, kind: JobKind, *, owner_id: int, **fields: Any) -> int:
@@ -77,58 +94,78 @@ async def claim_next(
     lease_seconds: float,
     kinds: Iterable[JobKind] = (JobKind.GENERATE, JobKind.TRAIN),
 ) -> Job | None:
-    """Atomically take the next job (after requeueing abandoned ones), or None."""
+    """Atomically take the next job, or None. On SQLite the claim first requeues abandoned
+    jobs (one writer at a time: it costs nothing); on PostgreSQL ``requeue_expired`` is the
+    engines' periodic reaper, and the claim is one ``UPDATE ... WHERE id = (SELECT ... FOR
+    UPDATE SKIP LOCKED) RETURNING *``."""
     kind_values = [k.value for k in kinds]
     placeholders = ",".join("?" * len(kind_values))
     async with db.transaction() as tx:
         now = tx.now
-        await _requeue_expired(tx)
+        if tx.dialect == "sqlite":
+            await _requeue_expired(tx)
+            next_job = _NEXT_JOB.format(kinds=placeholders)
+        else:
+            # Claims one at a time, as on SQLite: the fairness order is exact (claims are
+            # milliseconds, jobs minutes). SKIP LOCKED still keeps a claim from waiting on a
+            # queued row that a cancel or a /forget is changing.
+            await tx.lock("claim", 0)
+            next_job = _NEXT_JOB_POSTGRES.format(kinds=placeholders)
         sql = f"""UPDATE jobs SET state = 'running', attempts = attempts + 1,
                       engine_id = ?, lease_until = ?, claimed_at = ?,
                       started_at = COALESCE(started_at, ?)
-                  WHERE id = ({_NEXT_JOB.format(kinds=placeholders)}) AND state = 'queued'
+                  WHERE id = ({next_job}) AND state = 'queued'
                   RETURNING *"""
-        async with tx.execute(sql, (engine_id, now + lease_seconds, now, now, *kind_values)) as c:
-            row = await c.fetchone()
+        row = await tx.fetch_one(sql, (engine_id, now + lease_seconds, now, now, *kind_values))
         if row is None:
             return None
         job = Job.from_row(row)
+        if tx.dialect == "postgres":
+            await tx.execute(_SERVED, (job.owner_id, job.kind.value))
         kind = EventKind.STARTED if job.attempts == 1 else EventKind.RETRYING
         await append_event_tx(tx, job.id, kind, {"attempt": job.attempts, "step": job.step})
         return job
 
 
+async def requeue_expired(db: Database) -> int:
+    """The reaper: requeue (or fail, past max_attempts) running jobs whose lease ran out.
+    Engines call it every few seconds; returns how many jobs it settled."""
+    async with db.transaction() as tx:
+        return await _requeue_expired(tx)
+
+
 async def _requeue_expired(tx: Transaction) -> int:
     """Requeue running jobs whose lease has run out, or fail those past max_attempts."""
+    skip_locked = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
     expired = await tx.fetch_all(
         "SELECT id, engine_id, attempts, attempts >= max_attempts FROM jobs "
-        "WHERE state = 'running' AND lease_until < ?",
+        "WHERE state = 'running' AND lease_until < ?" + skip_locked,
         (tx.now,),
     )
+    requeued = 0
     for job_id, engine_id, attempts, spent in expired:
         if spent:
             error = f"The engine stopped {attempts} times while running this job."
             await endings.fail_tx(tx, job_id, engine_id, error)
         else:  # the attempt stays spent; the claim's "retrying" event tells the owner
-            await tx.execute(
+            requeued += await tx.rowcount(
                 """UPDATE jobs SET state = 'queued', engine_id = NULL, lease_until = NULL
-                   WHERE id = ?""",
+                   WHERE id = ? AND state = 'running'""",
                 (job_id,),
             )
+    if requeued:
+        await tx.notify(JOBS_CHANNEL)
     return len(expired)
 
 
 async def heartbeat(db: Database, job_id: int, engine_id: str, lease_seconds: float) -> Job | None:
     """Extend the lease; None means the job is no longer ours (requeued elsewhere, gone)."""
-    async with (
-        db.transaction() as tx,
-        tx.execute(
+    async with db.transaction() as tx:
+        row = await tx.fetch_one(
             """UPDATE jobs SET lease_until = ? WHERE id = ? AND engine_id = ? AND state = 'running'
-           RETURNING *""",
-            (db.now() + lease_seconds, job_id, engine_id),
-        ) as cursor,
-    ):
-        row = await cursor.fetchone()
+               RETURNING *""",
+            (tx.now + lease_seconds, job_id, engine_id),
+        )
     return Job.from_row(row) if row else None
 
 
@@ -187,7 +224,7 @@ async def queue_order(db: Database) -> list[Job]:
     ):
         last_claim[(row[0], row[1])] = row[2]
     order: list[Job] = []
-    clock = db.now()
+    clock = max([await db.current_time(), *last_claim.values()])
     while pending:
         nxt = min(
             pending,

@@ -1,4 +1,7 @@
-"""Apply ``migrations/sqlite/NNNN_name.sql`` in order, version kept in ``PRAGMA user_version``.
+"""Apply ``migrations/<dialect>/NNNN_name.sql`` in order.
+
+SQLite keeps the version in ``PRAGMA user_version``; PostgreSQL (``migrate_postgres``) in a
+``schema_migrations`` table, under an advisory lock.
 
 Synchronous on purpose: it runs once at process start, before any event loop work. Each
 migration runs in its own ``BEGIN IMMEDIATE`` transaction and re-reads the version inside
@@ -11,6 +14,8 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from engine.settings import is_postgres_url
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 BUSY_TIMEOUT_MS = 30_000  # an engine holds write locks for milliseconds; 30 s is "stuck"
@@ -78,8 +83,14 @@ def configure(conn: sqlite3.Connection) -> None:
         conn.execute(pragma)
 
 
-def migrate(database: Path, directory: Path | None = None) -> int:
-    """Bring ``database`` up to the newest schema; return its version."""
+def migrate(database: Path | str, directory: Path | None = None) -> int:
+    """Bring ``database`` (a SQLite file or a PostgreSQL URL) up to the newest schema;
+    return its version."""
+    if is_postgres_url(database):
+        from engine.store.postgres_migrate import migrate_postgres
+
+        return migrate_postgres(str(database), directory)
+    database = Path(database)
     migrations = discover(directory)
     latest = migrations[-1].version if migrations else 0
     database.parent.mkdir(parents=True, exist_ok=True)

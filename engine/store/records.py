@@ -1,12 +1,14 @@
-"""Row types: frozen dataclasses mapped from SQLite rows, states as enums."""
+"""Row types: frozen dataclasses mapped from rows (either backend), states as enums."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.store.database import Row
 
 
 class JobKind(StrEnum):
@@ -60,7 +62,7 @@ class Subject:
     recommended_step: int | None = None  # the engine's pick from the scores; None: final step
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Subject:
+    def from_row(cls, row: Row) -> Subject:
         values = dict(row)
         values["status"] = SubjectStatus(values["status"])
         return cls(**values)
@@ -85,7 +87,7 @@ class Photo(NewPhoto):
     created_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Photo:
+    def from_row(cls, row: Row) -> Photo:
         return cls(**dict(row))
 
 
@@ -115,7 +117,7 @@ class Job:
     error: str | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Job:
+    def from_row(cls, row: Row) -> Job:
         values = dict(row)
         values["kind"] = JobKind(values["kind"])
         values["state"] = JobState(values["state"])
@@ -134,9 +136,13 @@ class Event:
     created_at: float
     delivered_at: float | None
     message_id: int | None
+    claimed_by: str | None = None  # the bot process delivering it, until claim_until
+    claim_until: float | None = None
+    sending_at: float | None = None  # a Discord call for it began then; None: never tried
+    sending_after_id: int | None = None  # a snowflake below any message that call posted
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Event:
+    def from_row(cls, row: Row) -> Event:
         values = dict(row)
         values["kind"] = EventKind(values["kind"])
         values["payload"] = json.loads(values["payload"])
@@ -156,7 +162,7 @@ class CheckpointScore:
     created_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> CheckpointScore:
+    def from_row(cls, row: Row) -> CheckpointScore:
         return cls(**dict(row))
 
 
@@ -170,5 +176,5 @@ class EngineHealth:
     job_id: int | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> EngineHealth:
+    def from_row(cls, row: Row) -> EngineHealth:
         return cls(**dict(row))

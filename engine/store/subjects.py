@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import aiosqlite
-
-from engine.store.database import Database, Transaction
+from engine.store.database import ConstraintError, Database, Transaction
 from engine.store.records import NewPhoto, Photo, Subject, SubjectStatus
 
 # Rare-token identifiers: short strings that are one or two CLIP tokens and carry almost no
@@ -37,7 +35,7 @@ async def create_tx(tx: Transaction, *, owner_id: int, name: str, class_noun: st
                VALUES (?, ?, ?, ?, ?, ?) RETURNING *""",
             (owner_id, name, class_noun, token, tx.now, tx.now),
         )
-    except aiosqlite.IntegrityError as err:
+    except ConstraintError as err:
         raise SubjectExistsError(f"You already have a pet named {name!r}.") from err
     assert row is not None
     return Subject.from_row(row)
@@ -118,10 +116,11 @@ async def set_status(
 
 
 async def choose_checkpoint(db: Database, subject_id: int, step: int | None) -> None:
-    await db.execute(
-        "UPDATE subjects SET chosen_step = ?, updated_at = ? WHERE id = ?",
-        (step, db.now(), subject_id),
-    )
+    async with db.transaction() as tx:
+        await tx.execute(
+            "UPDATE subjects SET chosen_step = ?, updated_at = ? WHERE id = ?",
+            (step, tx.now, subject_id),
+        )
 
 
 async def delete(db: Database, subject_id: int) -> None:

@@ -20,9 +20,8 @@ from PIL import Image
 
 from engine.intake import Bucket, Framed, frame
 from engine.models.sampling import StopRequested, never
+from engine.training.plan import ENCODE_BATCH
 from engine.training.request import TrainRequest
-
-_ENCODE_BATCH = 4  # four 1024 px images through the VAE encoder fit beside SDXL on 24 GB
 
 
 @dataclass(frozen=True)
@@ -106,14 +105,16 @@ def encode_images(
     framed: Sequence[Framed],
     device: torch.device,
     should_stop: Callable[[], bool] = never,
+    batch: int = ENCODE_BATCH,
 ) -> BucketedLatents:
-    """Store each framed photo's VAE latent distribution, grouped by bucket; a stop is
-    honoured between two encoder batches (StopRequested)."""
+    """Store each framed photo's VAE latent distribution, grouped by bucket, `batch`
+    photos per encoder pass; a stop is honoured between two passes (StopRequested)."""
     by_bucket: dict[Bucket, list[Framed]] = {}
     for photo in framed:
         by_bucket.setdefault(photo.bucket, []).append(photo)
     sets = {
-        b: _encode_bucket(pipeline, b, group, device, should_stop) for b, group in by_bucket.items()
+        b: _encode_bucket(pipeline, b, group, device, should_stop, batch)
+        for b, group in by_bucket.items()
     }
     return BucketedLatents(sets)
 
@@ -124,13 +125,14 @@ def _encode_bucket(
     framed: Sequence[Framed],
     device: torch.device,
     should_stop: Callable[[], bool],
+    batch: int,
 ) -> LatentSet:
     vae = pipeline.vae
     pixels = pipeline.image_processor.preprocess([f.image for f in framed])
     pixels = pixels.to(device, torch.float32)
     means, stds = [], []
     with torch.no_grad():
-        for chunk in pixels.split(_ENCODE_BATCH):
+        for chunk in pixels.split(batch):
             if should_stop():
                 raise StopRequested()
             dist = vae.encode(chunk.to(vae.dtype)).latent_dist
@@ -155,21 +157,23 @@ def build_cache(
     class_images: Sequence[Path],
     device: torch.device,
     should_stop: Callable[[], bool] = never,
+    encode_batch: int = ENCODE_BATCH,
 ) -> TrainingCache:
     """Latents and embeddings for one job; class ones only when `class_images` is not empty.
+    `encode_batch` photos go through the VAE encoder at once (the memory plan's choice).
 
     The VAE runs in fp32 here: it is once per job, and SDXL's original VAE overflows in fp16.
     """
     resolution = request.config.resolution
     weight_dtype = pipeline.vae.dtype
-    if weight_dtype != torch.float32:
-        pipeline.vae.to(dtype=torch.float32)
-    latents = encode_images(pipeline, instance, device, should_stop)
-    prior = None
-    if class_images:
-        framed = frame_photos(class_images, resolution)
-        prior = encode_images(pipeline, framed, device, should_stop)
-    if weight_dtype != torch.float32:
+    pipeline.vae.to(dtype=torch.float32)
+    try:  # back to its dtype even when out of memory or stopped: the pipeline is shared
+        latents = encode_images(pipeline, instance, device, should_stop, encode_batch)
+        prior = None
+        if class_images:
+            framed = frame_photos(class_images, resolution)
+            prior = encode_images(pipeline, framed, device, should_stop, encode_batch)
+    finally:
         pipeline.vae.to(dtype=weight_dtype)
     return TrainingCache(
         instance=latents,

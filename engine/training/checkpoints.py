@@ -33,7 +33,7 @@ from diffusers.utils import convert_state_dict_to_diffusers, convert_unet_state_
 from peft.utils import get_peft_model_state_dict, set_peft_model_state_dict
 from safetensors.torch import load_file
 
-from engine.orders.lora_files import KOHYA_WEIGHTS, LORA_WEIGHTS
+from engine.orders.lora_files import KOHYA_WEIGHTS, LORA_WEIGHTS, RESUME_ONLY_FILES
 from engine.training.kohya import save_kohya
 
 log = logging.getLogger(__name__)
@@ -139,9 +139,6 @@ def latest_checkpoint(job_dir: Path) -> Path | None:
     """The newest checkpoint directory that loads, or None if there is none."""
     checkpoint = newest_readable_checkpoint(job_dir)
     return checkpoint.path if checkpoint else None
-
-
-RESUME_ONLY_FILES = ("optimizer.pt", "rng.pt")  # what only a resume needs: most of the bytes
 
 
 def prune_checkpoints(job_dir: Path, keep: int) -> None:

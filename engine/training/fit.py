@@ -26,11 +26,13 @@ from engine.training.checkpoints import (
     save_checkpoint,
 )
 from engine.training.objective import denoising_loss, draw_batch
-from engine.training.precision import Precision, micro_batch_size
+from engine.training.plan import TrainingPlan, step_down
+from engine.training.precision import Precision
 from engine.training.preview import render_preview, save_preview
-from engine.training.request import TrainRequest
+from engine.training.request import TrainingOutOfMemory, TrainRequest
 
 _TIMING_SMOOTHING = 0.1  # EMA weight of the newest step: a steady ETA that follows slowdowns
+_TILE_PX = 512  # VAE tiles when the plan tiles: a quarter of a 1024 px picture each
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,7 @@ class LoraFit:
     parameters: list[torch.nn.Parameter]
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    micro_batch: int  # samples per UNet pass; effective_batch / micro_batch are accumulated
+    plan: TrainingPlan  # the micro-batch split and where things sit in memory
     seconds_per_step: float = math.nan
 
     @classmethod
@@ -58,18 +60,15 @@ class LoraFit:
         request: TrainRequest,
         precision: Precision,
         device: torch.device,
+        plan: TrainingPlan,
     ) -> LoraFit:
         parameters = [p for p in pipeline.unet.parameters() if p.requires_grad]
-        micro_batch = micro_batch_size(request.config, precision, device)
         log.info(
-            "training plan on %s: %d samples per step as %d x %d accumulated, %s, "
-            "gradient checkpointing %s, %s",
+            "training plan on %s: %d samples per step as %s; %s, %s",
             device,
             request.config.effective_batch,
-            micro_batch,
-            request.config.effective_batch // micro_batch,
+            plan.describe(request.config.effective_batch),
             precision.autocast or "fp32",
-            "on" if precision.gradient_checkpointing else "off",
             "8-bit Adam" if precision.use_8bit_adam else "AdamW",
         )
         return cls(
@@ -83,7 +82,7 @@ class LoraFit:
             parameters=parameters,
             optimizer=_optimizer(parameters, request.config.learning_rate, precision),
             scaler=torch.amp.GradScaler(device.type, enabled=precision.needs_grad_scaler),
-            micro_batch=micro_batch,
+            plan=plan,
         )
 
     def resume(self) -> tuple[int, float]:
@@ -100,10 +99,31 @@ class LoraFit:
 
     def optimizer_step(self, step: int) -> float:
         """One optimizer step (1-based `step`) over `effective_batch` samples, taken
-        `micro_batch` at a time with their gradients accumulated."""
+        `plan.micro_batch` at a time with their gradients accumulated.
+
+        Out of memory in a UNet pass: the accumulated gradients are dropped and the error
+        raised; the LoRA, optimizer and scaler change only after the last pass, so they are
+        still those of the step boundary, and the step can be taken again (`step_down`)."""
         began = time.perf_counter()
         config = self.request.config
-        accumulation = config.effective_batch // self.micro_batch
+        try:
+            total = self._accumulate(step)
+        except torch.OutOfMemoryError:
+            self.optimizer.zero_grad(set_to_none=True)
+            raise
+        self.scaler.unscale_(self.optimizer)
+        torch.nn.utils.clip_grad_norm_(self.parameters, config.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._time(time.perf_counter() - began)
+        return total
+
+    def _accumulate(self, step: int) -> float:
+        """The forward and backward passes of `step`; returns its mean loss."""
+        config = self.request.config
+        micro_batch = self.plan.micro_batch
+        accumulation = config.effective_batch // micro_batch
         autocast = torch.autocast(
             self.device.type,
             dtype=self.precision.autocast or torch.float32,
@@ -112,7 +132,7 @@ class LoraFit:
         num_timesteps = self.scheduler.config["num_train_timesteps"]
         total = 0.0
         for micro in range(accumulation):
-            samples = range(micro * self.micro_batch, (micro + 1) * self.micro_batch)
+            samples = range(micro * micro_batch, (micro + 1) * micro_batch)
             with autocast:
                 batch = draw_batch(self.cache, config.seed, step, samples, num_timesteps)
                 loss = denoising_loss(
@@ -124,13 +144,30 @@ class LoraFit:
                 )
             self.scaler.scale(loss / accumulation).backward()
             total += loss.item() / accumulation
-        self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.parameters, config.max_grad_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
-        self._time(time.perf_counter() - began)
         return total
+
+    def step_down(self, step: int) -> None:
+        """After `step` ran out of memory: go on with the next smaller plan (same LoRA: every
+        sample has its own generator, so any split of a step trains the same update), or
+        raise TrainingOutOfMemory when there is none. No attempt is spent: the job goes on."""
+        config = self.request.config
+        smaller = step_down(self.plan, config, self.device.type == "cuda")
+        if smaller is None:
+            log.error(
+                "job %s: out of memory at step %d with the smallest plan: %s",
+                self.request.job_dir.name,
+                step,
+                self.plan.describe(config.effective_batch),
+            )
+            raise TrainingOutOfMemory()
+        log.warning(
+            "job %s: out of memory at step %d; stepping down to %s",
+            self.request.job_dir.name,
+            step,
+            smaller.describe(config.effective_batch),
+        )
+        self.plan = smaller
+        apply_plan(self.pipeline, smaller)
 
     def _time(self, seconds: float) -> None:
         if math.isnan(self.seconds_per_step):
@@ -184,3 +221,27 @@ def _optimizer(
     return torch.optim.AdamW(
         parameters, lr=learning_rate, betas=betas, weight_decay=weight_decay, eps=eps
     )
+
+
+def apply_plan(pipeline: StableDiffusionXLPipeline, plan: TrainingPlan) -> None:
+    """Put the pipeline in the plan's memory layout: gradient checkpointing on the UNet, the
+    VAE tiled or not, the text encoders and VAE on the UNet's device or parked on the CPU
+    (everything they would compute is cached; the VAE comes back to decode pictures)."""
+    unet, vae = pipeline.unet, pipeline.vae
+    if plan.gradient_checkpointing and not unet.is_gradient_checkpointing:
+        unet.enable_gradient_checkpointing()
+    elif not plan.gradient_checkpointing and unet.is_gradient_checkpointing:
+        unet.disable_gradient_checkpointing()
+    if plan.vae_tiling:
+        # The VAE's own tile is its native size (1024 px for SDXL): tiles only help
+        # photos and pictures above that. Half of it makes 1024 px pictures tile too.
+        vae.tile_sample_min_size = _TILE_PX
+        vae.tile_latent_min_size = _TILE_PX // pipeline.vae_scale_factor
+        vae.enable_tiling()
+    else:
+        vae.disable_tiling()
+    home = unet.device if plan.encoders_resident else torch.device("cpu")
+    for model in (pipeline.text_encoder, pipeline.text_encoder_2, vae):
+        model.to(home)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

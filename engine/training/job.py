@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 from engine.job_control import JobControl
 from engine.orders.checkpoint_choice import recommend_step, step_in_use
 from engine.orders.enrolment import resolve_config
-from engine.orders.lora_files import checkpoint_weights
+from engine.orders.lora_files import RESUME_ONLY_FILES, checkpoint_kept
 from engine.scoring.plot import plot_scores
 from engine.settings import Settings
+from engine.storage import Storage, open_storage
 from engine.store import CheckpointScore, Database, Job, SubjectStatus, endings, scores, subjects
 from engine.training.progress import ScoringTarget, TrainingProgress
 from engine.training.request import TrainingHooks, TrainRequest, TrainResult
@@ -44,6 +45,7 @@ async def build_request(db: Database, settings: Settings, job: Job) -> TrainRequ
         device=settings.device,
         priors_dir=settings.priors_dir,
         generation=settings.generation,
+        gpu_memory_gib=settings.gpu_memory_gib,
     )
 
 
@@ -54,6 +56,8 @@ async def run_train_job(
 ) -> None:
     db, settings, job = control.db, control.settings, control.job
     request = await build_request(db, settings, job)
+    storage = open_storage(settings)
+    await asyncio.to_thread(fetch_job_files, storage, request)
     assert job.subject_id is not None
     await subjects.set_status(db, job.subject_id, SubjectStatus.TRAINING)
     progress.score_against(ScoringTarget(request.photo_paths, request.class_noun_prompts()))
@@ -70,6 +74,8 @@ async def run_train_job(
         chart = request.job_dir / "scores.png"
         marked = in_use.step if in_use.step is not None else result.steps
         files.append(await asyncio.to_thread(plot_scores, scored, marked, chart))
+    for path in [result.lora_dir, *files]:  # in storage before any row or event names them
+        await asyncio.to_thread(storage.publish, path)
     await endings.succeed(
         db,
         job.id,
@@ -96,12 +102,29 @@ async def _recommendation(
     db: Database, settings: Settings, subject_id: int, scored: list[CheckpointScore], final: int
 ) -> int | None:
     """The recommended step (see `recommend_step`) among the steps /imagine can load: the
-    final one, and every checkpoint whose LoRA weights are still on disk."""
+    final one, and every checkpoint whose LoRA weights are still in storage."""
     choosable = {final}
     for score in scored:
-        if await checkpoint_weights(db, settings, subject_id, score.step) is not None:
+        if await checkpoint_kept(db, settings, subject_id, score.step):
             choosable.add(score.step)
     return recommend_step(scored, choosable, settings.scoring.prompt_margin)
+
+
+def fetch_job_files(storage: Storage, request: TrainRequest) -> None:
+    """Into the local cache: the photos, the previews earlier attempts of the job uploaded,
+    and its checkpoints that can still be resumed from (the newest few; the LoRA of an older
+    one is fetched when it is chosen). A job reclaimed on a machine whose data dir is empty
+    resumes from its newest uploaded checkpoint as if the first machine had gone on."""
+    for photo in request.photo_paths:
+        storage.fetch(storage.key_of(photo))
+    job = storage.key_of(request.job_dir)
+    stored = storage.list_keys(job)
+    resumable = {
+        key.rsplit("/", 1)[0] + "/" for key in stored if key.endswith("/" + RESUME_ONLY_FILES[0])
+    }
+    for key in stored:
+        if key.startswith(f"{job}/previews/") or key.startswith(tuple(resumable)):
+            storage.fetch(key)
 
 
 def _sample(job_dir: Path, step: int | None) -> list[Path]:

@@ -4,7 +4,8 @@ Why this and not the seed's script (diffusers' 2,000-line example, run as the se
 (1) Without --cache_latents it pushed every photo through the VAE encoder on every step, and
 each validation reloaded the text encoders; here the VAE latent distributions and every
 prompt embedding (instance, class and validation prompts) are computed once per job, the
-encoders leave the GPU, and a step costs one UNet forward and backward.
+encoders leave the GPU when the memory plan needs the room (`engine.training.plan`), and a
+step costs one UNet forward and backward.
 (2) It validated every 25 epochs: with 15 photos and gradient accumulation 4 that is every
 ~94 steps, a period that moves with the photo count and never meets checkpointing_steps=100,
 so no preview showed a checkpoint one could pick. Here a preview is drawn at each checkpoint
@@ -26,6 +27,7 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -39,10 +41,11 @@ from peft import LoraConfig
 from engine.intake import Bucket, Framed
 from engine.models.loading import load_pipeline, resolve_device
 from engine.models.sampling import StopRequested, generation_scheduler
-from engine.training.cache import build_cache, encode_prompt, frame_photos
+from engine.training.cache import TrainingCache, build_cache, encode_prompt, frame_photos
 from engine.training.checkpoints import replace_directory, save_lora
-from engine.training.fit import LoraFit
-from engine.training.precision import Precision, resolve_precision
+from engine.training.fit import LoraFit, apply_plan
+from engine.training.plan import TrainingPlan, caching_step_down, plan_training
+from engine.training.precision import memory_budget_gib, resolve_precision
 from engine.training.preview import preview_path
 from engine.training.priors import class_images_dir, ensure_class_images
 from engine.training.request import (
@@ -50,6 +53,7 @@ from engine.training.request import (
     NullHooks,
     TrainingHooks,
     TrainingInterrupted,
+    TrainingOutOfMemory,
     TrainRequest,
     TrainResult,
     request_problems,
@@ -87,6 +91,8 @@ def train_lora(
             f"the lent pipeline is {pipeline.unet.dtype}, training needs {precision.weight_dtype}"
         )
     _freeze(pipeline)
+    budget = memory_budget_gib(request.gpu_memory_gib, device)
+    plan = plan_training(config, budget, device.type == "cuda")
     caching_began = time.monotonic()
     try:  # minutes of class images and caching: a stop is honoured within them
         photos = frame_photos(request.photo_paths, config.resolution)
@@ -95,7 +101,7 @@ def train_lora(
             if config.prior_preservation
             else []
         )
-        cache = build_cache(pipeline, request, photos, class_images, device, hooks.should_stop)
+        cache, plan = _cache_within_memory(pipeline, request, photos, class_images, plan, hooks)
     except StopRequested as stopped:
         raise TrainingInterrupted(0) from stopped
     log.info(
@@ -105,9 +111,10 @@ def train_lora(
         len(photos),
         len(class_images),
     )
-    _park_encoders(pipeline)
-    _add_lora(pipeline.unet, config.rank, config.seed, precision)
-    fit = LoraFit.start(pipeline, cache, request, precision, device)
+    apply_plan(pipeline, plan)
+    _add_lora(pipeline.unet, config.rank, config.seed)
+    fit = LoraFit.start(pipeline, cache, request, precision, device, plan)
+    hooks.on_plan(plan)
     start, loss = fit.resume()
     if (
         start
@@ -117,7 +124,7 @@ def train_lora(
         # Killed while drawing this checkpoint's preview: no checkpoint goes without one.
         _preview(fit, hooks, start)
     for step in range(start + 1, config.steps + 1):
-        loss = fit.optimizer_step(step)
+        loss = _step_within_memory(fit, hooks, step)
         hooks.on_progress(step, config.steps, loss, fit.seconds_per_step)
         hooks.between_steps()
         saved = step % config.checkpoint_every == 0 or step == config.steps
@@ -196,17 +203,57 @@ def _class_images(
     return paths
 
 
-def _park_encoders(pipeline: StableDiffusionXLPipeline) -> None:
-    # Everything they would compute is cached; the VAE comes back only to decode previews.
-    for model in (pipeline.text_encoder, pipeline.text_encoder_2, pipeline.vae):
-        model.to("cpu")
-    if torch.cuda.is_available():
-        torch.cuda.empty_cache()
+def _step_within_memory(fit: LoraFit, hooks: TrainingHooks, step: int) -> float:
+    """`fit.optimizer_step(step)`, taken again with a smaller plan each time it runs out of
+    GPU memory (TrainingOutOfMemory when there is none): the job goes on from the step
+    boundary, within this attempt, to the LoRA an uninterrupted run with that plan makes."""
+    while True:
+        try:
+            return fit.optimizer_step(step)
+        except torch.OutOfMemoryError:
+            pass  # step down outside the handler: its traceback holds the pass's activations
+        fit.step_down(step)
+        hooks.on_plan(fit.plan)
 
 
-def _add_lora(unet: UNet2DConditionModel, rank: int, seed: int, precision: Precision) -> None:
-    if precision.gradient_checkpointing:
-        unet.enable_gradient_checkpointing()
+def _cache_within_memory(
+    pipeline: StableDiffusionXLPipeline,
+    request: TrainRequest,
+    photos: list[Framed],
+    class_images: list[Path],
+    plan: TrainingPlan,
+    hooks: TrainingHooks,
+) -> tuple[TrainingCache, TrainingPlan]:
+    """`build_cache` with the plan's encoder batch and tiling; out of memory, again one
+    photo at a time, then in tiles (TrainingOutOfMemory when it already was)."""
+    device = resolve_device(request.device)
+    while True:
+        apply_plan(pipeline, replace(plan, encoders_resident=True))  # caching needs them
+        try:
+            cache = build_cache(
+                pipeline,
+                request,
+                photos,
+                class_images,
+                device,
+                hooks.should_stop,
+                plan.encode_batch,
+            )
+            return cache, plan
+        except torch.OutOfMemoryError:
+            pass  # step down outside the handler: its traceback holds the encoder's tensors
+        smaller = caching_step_down(plan)
+        if smaller is None:
+            raise TrainingOutOfMemory()
+        log.warning(
+            "job %s: out of memory while caching; again with the VAE %s",
+            request.job_dir.name,
+            "one photo at a time" if not smaller.vae_tiling else "in tiles",
+        )
+        plan = smaller
+
+
+def _add_lora(unet: UNet2DConditionModel, rank: int, seed: int) -> None:
     config = LoraConfig(
         r=rank, lora_alpha=rank, init_lora_weights="gaussian", target_modules=LORA_TARGETS
     )

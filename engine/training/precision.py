@@ -23,8 +23,7 @@ _DTYPES: dict[str, torch.dtype] = {
 class Precision:
     weight_dtype: torch.dtype  # frozen SDXL weights; the LoRA's own weights are always fp32
     autocast: torch.dtype | None  # None: no autocast (full fp32)
-    gradient_checkpointing: bool
-    use_8bit_adam: bool
+    use_8bit_adam: bool  # gradient checkpointing is the memory plan's (engine.training.plan)
 
     @property
     def needs_grad_scaler(self) -> bool:
@@ -47,7 +46,6 @@ def resolve_precision(config: TrainingDefaults, device: torch.device) -> Precisi
     return Precision(
         weight_dtype=dtype,
         autocast=None if dtype == torch.float32 else dtype,
-        gradient_checkpointing=_auto(config.gradient_checkpointing, cuda),
         use_8bit_adam=_auto(config.use_8bit_adam, cuda) and _bitsandbytes_for(config),
     )
 
@@ -69,34 +67,24 @@ def _best_half(device: torch.device) -> torch.dtype:
 
 
 def _auto(setting: str, cuda: bool) -> bool:
-    # On CUDA both save most of the memory that decides whether SDXL fits a 16-24 GB card;
-    # on the CPU they only cost time (checkpointing) or do not exist (8-bit Adam).
+    # 8-bit Adam exists on CUDA only (bitsandbytes).
     return cuda if setting == "auto" else setting == "on"
 
 
-# Rough GPU memory of an SDXL LoRA training at 1024 px, before it is measured on a card
-# (BENCHMARKS.md, GPU day): the bf16 UNet, LoRA, optimizer and caches (~7 GB), plus the
-# activations of one sample, which scale with the pixel count.
-_BASE_GIB = 7.0
-_SAMPLE_GIB = {True: 1.5, False: 8.0}  # per 1024 px sample, with / without checkpointing
-_BUDGET_SHARE = 0.85  # of the free memory at start: room for a served /imagine and fragmentation
+# Of the memory free when a training starts (plus what the engine already holds): the rest
+# is for the allocator's fragmentation, since plans are estimated in allocated bytes and the
+# allocator reserves blocks above them.
+_BUDGET_SHARE = 0.9
 
 
-def micro_batch_size(config: TrainingDefaults, precision: Precision, device: torch.device) -> int:
-    """How many samples go through the UNet at once; the rest of `effective_batch` is
-    gradient accumulation. Any split trains the same LoRA (every sample has its own
-    generator), so this only trades memory for speed: on the CPU 1 (a bigger batch is no
-    faster there), on CUDA the largest divisor of effective_batch that fits."""
-    if config.micro_batch != "auto":
-        return config.micro_batch
+def memory_budget_gib(setting: float | None, device: torch.device) -> float | None:
+    """The GPU memory a training may plan for: `setting` when given (Settings.gpu_memory_gib),
+    else what is free on the device now plus what this process already holds (the resident
+    pipeline), less a margin. None on the CPU: no budget."""
     if device.type != "cuda":
-        return 1
+        return None
+    if setting is not None:
+        return setting
     free, _ = torch.cuda.mem_get_info(device)
-    budget = free / 2**30 * _BUDGET_SHARE - _BASE_GIB
-    per_sample = _SAMPLE_GIB[precision.gradient_checkpointing] * (config.resolution / 1024) ** 2
-    fitting = [
-        size
-        for size in range(1, config.effective_batch + 1)
-        if config.effective_batch % size == 0 and size * per_sample <= budget
-    ]
-    return max(fitting, default=1)
+    held = torch.cuda.memory_reserved(device)
+    return round((free + held) / 2**30 * _BUDGET_SHARE, 2)

@@ -20,11 +20,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.job_control import JobControl
+from engine.orders.lora_files import RESUME_ONLY_FILES
 from engine.orders.status import duration
+from engine.storage import open_storage
 from engine.store import Database, EventKind, events, jobs, scores
 
 if TYPE_CHECKING:
     from engine.scoring.scorers import PreviewScorer, PreviewScores
+    from engine.training.plan import TrainingPlan
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +64,12 @@ class TrainingProgress:
         # Draws a waiting generation job, if any, between two optimizer steps.
         self._serve_waiting_generation = serve_waiting_generation
         self._scorer = scorer  # None: scoring is off
+        self._scorers_on_device = True  # unless the training's memory plan says otherwise
         self._target: ScoringTarget | None = None
+        self._storage = open_storage(control.settings)
+
+    def on_plan(self, plan: TrainingPlan) -> None:
+        self._scorers_on_device = plan.scorers_on_gpu  # on the CPU they are there anyway
 
     def score_against(self, target: ScoringTarget) -> None:
         """Score previews from now on (the job's request knows the photos and prompts)."""
@@ -115,7 +123,14 @@ class TrainingProgress:
             self._serve_waiting_generation()
 
     def on_checkpoint(self, step: int, path: Path) -> None:
-        relative = self._control.settings.data_relative(path)
+        # Uploaded before its event: an engine that reclaims the job on another machine
+        # resumes from the newest checkpoint in storage, never one that only this disk had.
+        last = path / "state.json"  # uploaded last: in storage, its presence means whole
+        for file in [*sorted(p for p in path.iterdir() if p.is_file() and p != last), last]:
+            self._storage.publish(file)
+        relative = self._storage.key_of(path)
+        # Older checkpoints pruned to their LoRA here lose their optimizer state there too.
+        self._storage.forget_removed(self._storage.key_of(path.parent), RESUME_ONLY_FILES)
         self._control.wait(
             events.append_event(
                 self._db, self._job_id, EventKind.CHECKPOINT, {"step": step, "path": relative}
@@ -135,7 +150,11 @@ class TrainingProgress:
                 await asyncio.to_thread(self.on_preview, step, grid)
 
     def on_preview(self, step: int, image_path: Path) -> None:
-        files = [self._control.settings.data_relative(image_path)]
+        from engine.training.preview import preview_images
+
+        for single in preview_images(image_path):  # what a resumed job's scorer reads
+            self._storage.publish(single)
+        files = [self._storage.publish(image_path)]  # the grid last: its key means whole
         scored = self._score(step, image_path)
         self._control.wait(self._preview(step, files, scored))
 
@@ -152,7 +171,10 @@ class TrainingProgress:
             log.warning("job %s: no preview images beside %s to score", self._job_id, grid)
             return None
         try:
-            return self._scorer.score(previews, self._target.prompts, self._target.photos)
+            target = self._target
+            return self._scorer.score(
+                previews, target.prompts, target.photos, self._scorers_on_device
+            )
         except ScorerUnavailableError as err:
             log.warning("job %s: previews not scored: %s", self._job_id, err)
         except Exception:
@@ -164,6 +186,7 @@ class TrainingProgress:
         if scored is not None:
             payload["scores"] = scored.as_payload()
         async with self._db.transaction() as tx:
+            await tx.lock("job", self._job_id)  # the has-event check and the insert, atomic
             if scored is not None:
                 await scores.record_tx(
                     tx,

@@ -8,9 +8,12 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from engine.settings import GenerationDefaults, TrainingDefaults
+
+if TYPE_CHECKING:
+    from engine.training.plan import TrainingPlan
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class TrainRequest:
     priors_dir: Path  # shared class-image cache root
     # /imagine's sampling: previews and class images are drawn exactly the same way.
     generation: GenerationDefaults = field(default_factory=GenerationDefaults)
+    gpu_memory_gib: float | None = None  # the engine's budget (Settings); None: what is free
 
     @property
     def preview_steps(self) -> int:
@@ -71,6 +75,18 @@ class TrainingInterrupted(Exception):
         self.step = step
 
 
+class TrainingOutOfMemory(RuntimeError):
+    """A training step ran out of GPU memory with the smallest plan the settings allow."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Training ran out of GPU memory, even after the engine lowered its memory use "
+            "as far as its settings allow. An admin must free GPU memory (or unset "
+            "PETBOOTH_TRAINING__MICRO_BATCH and PETBOOTH_TRAINING__GRADIENT_CHECKPOINTING); "
+            "then /train again."
+        )
+
+
 class InvalidTrainRequest(ValueError):
     """Every problem with a request, found at once (so one retry fixes them all)."""
 
@@ -81,6 +97,9 @@ class InvalidTrainRequest(ValueError):
 
 class TrainingHooks(Protocol):
     """Called on the training thread, in this order after every optimizer step."""
+
+    def on_plan(self, plan: TrainingPlan) -> None:
+        """The memory plan, before the first step and after every step-down."""
 
     def on_progress(self, step: int, total: int, loss: float, seconds_per_step: float) -> None:
         """Every optimizer step (1-based); the caller throttles what it forwards."""
@@ -98,6 +117,9 @@ class TrainingHooks(Protocol):
 
 class NullHooks:
     """Hooks that do nothing and never stop."""
+
+    def on_plan(self, plan: TrainingPlan) -> None:
+        pass
 
     def on_progress(self, step: int, total: int, loss: float, seconds_per_step: float) -> None:
         pass

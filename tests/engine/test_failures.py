@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 
 from engine.failures import describe_failure, is_expected_failure
+from engine.store import JobKind
 
 
 def test_disk_full_and_unexpected_errors_are_described() -> None:
@@ -13,3 +14,10 @@ def test_disk_full_and_unexpected_errors_are_described() -> None:
     odd = ZeroDivisionError("x")
     assert "unexpectedly (ZeroDivisionError)" in describe_failure(odd)
     assert not is_expected_failure(odd)
+
+
+def test_running_out_of_gpu_memory_outside_a_step_is_described() -> None:
+    import torch
+
+    drawing = describe_failure(torch.OutOfMemoryError("CUDA out of memory"), JobKind.GENERATE)
+    assert drawing.startswith("Drawing the picture ran out of GPU memory") and "/imagine" in drawing

@@ -7,6 +7,7 @@ after that point run. The new bot has its own connection to the same SQLite file
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -112,8 +113,11 @@ CRASH_POINTS: dict[str, Callable[[pytest.MonkeyPatch], None]] = {
 
 @pytest.fixture
 async def second_db(settings: Settings) -> AsyncIterator[Database]:
-    """The restarted process's own connection to the same file."""
-    async with await Database.open(settings.database_path) as database:
+    """The restarted process's own connection to the same file, once the dead process's
+    outbox claims ran out (a killed bot releases nothing): its clock is that much later."""
+    later = settings.delivery_claim_seconds + 1
+    path = settings.database_path
+    async with await Database.open(path, clock=lambda: time.time() + later) as database:
         yield database
 
 

@@ -6,7 +6,14 @@ import sqlite3
 import time
 from pathlib import Path
 
-from engine.operations.doctor import check_database, check_models, check_token, liveness, run_checks
+from engine.operations.doctor import (
+    check_database,
+    check_models,
+    check_storage,
+    check_token,
+    liveness,
+    run_checks,
+)
 from engine.settings import Settings
 from engine.store.migrate import migrate
 
@@ -62,3 +69,12 @@ def test_liveness_follows_engine_heartbeats(tmp_path: Path) -> None:
     with sqlite3.connect(settings.database_path) as conn:
         conn.execute("UPDATE engines SET heartbeat_at = ?", (time.time() - 600,))
     assert not liveness(settings).ok
+
+
+def test_storage_in_s3_is_checked(tmp_path: Path, s3_server) -> None:
+    url = f"s3://{s3_server.new_bucket()}/pb"
+    assert check_storage(settings_for(tmp_path, **s3_server.settings_fields(url))).ok
+    fields = s3_server.settings_fields("s3://no-such-bucket/pb")
+    finding = check_storage(settings_for(tmp_path, **fields))
+    assert not finding.ok and "PETBOOTH_STORAGE" in finding.fix
+    assert "testing" not in finding.line()  # the secret key is never shown

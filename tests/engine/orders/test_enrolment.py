@@ -84,11 +84,14 @@ async def test_too_few_photos_leaves_nothing_behind(db: Database, settings: Sett
     )
 
 
-async def test_two_processes_racing_queue_only_one_training(settings: Settings) -> None:
+async def test_two_processes_racing_queue_only_one_training(
+    settings: Settings, store_target: Path | str
+) -> None:
     # Two connections stand for two bot/CLI processes: both pass the early check while
-    # their photos validate; the check under the write lock lets only one through.
-    first = await Database.open(settings.database_path)
-    second = await Database.open(settings.database_path)
+    # their photos validate; the check under the write lock (PostgreSQL: the owner's
+    # advisory lock) lets only one through.
+    first = await Database.open(store_target)
+    second = await Database.open(store_target)
     try:
         results = await asyncio.gather(
             enrol_subject(first, settings, TrainingOrder(7, "thor", "cat"), uploads(5)),

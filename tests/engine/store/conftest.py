@@ -1,8 +1,7 @@
-"""A store on a real SQLite file whose clock the test moves by hand."""
+"""A store on a real SQLite file and on a real PostgreSQL database (every test runs on
+both), whose clock the test moves by hand."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -16,7 +15,7 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path, clock: FakeClock):
-    database = await Database.open(tmp_path / "q.sqlite3", clock=clock)
+async def db(store_target, clock: FakeClock):
+    database = await Database.open(store_target, clock=clock)
     yield database
     await database.close()

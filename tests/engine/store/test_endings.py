@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from engine.store import (
@@ -23,9 +21,9 @@ LEASE = 30.0
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
+async def db(store_target):
     moment = {"now": 1_000_000.0}
-    database = await Database.open(tmp_path / "endings.sqlite3", clock=lambda: moment["now"])
+    database = await Database.open(store_target, clock=lambda: moment["now"])
     database.moment = moment  # type: ignore[attr-defined]  # the tests move the clock
     yield database
     await database.close()
@@ -66,10 +64,12 @@ async def test_a_training_whose_engine_keeps_dying_fails_its_pet_too(db: Databas
     pet, job_id = await training(db, max_attempts=2)
     await claimed(db, "engine-a", job_id)
     later(db, LEASE + 1)  # engine-a died; its lease runs out
+    await jobs.requeue_expired(db)
     await claimed(db, "engine-b", job_id)  # attempt 2 of 2
     later(db, LEASE + 1)  # engine-b died too
 
-    assert await jobs.claim_next(db, "engine-c", LEASE) is None  # the reaper fails it
+    assert await jobs.requeue_expired(db) == 1  # the reaper fails it
+    assert await jobs.claim_next(db, "engine-c", LEASE) is None
 
     assert await state_of(db, job_id, pet) == (JobState.FAILED, SubjectStatus.FAILED)
     failed = (await events.for_job(db, job_id, EventKind.FAILED))[0]
@@ -93,6 +93,7 @@ async def test_an_engine_that_lost_the_job_ends_nothing(db: Database) -> None:
     pet, job_id = await training(db)
     await claimed(db, "engine-a", job_id)
     later(db, LEASE + 1)
+    await jobs.requeue_expired(db)
     await claimed(db, "engine-b", job_id)  # engine-a was presumed dead; it was only slow
     before = await events.for_job(db, job_id)
 

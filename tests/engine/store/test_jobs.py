@@ -1,5 +1,6 @@
-"""The queue on a real SQLite file: claims, leases, attempts, fairness, cancellation, and
-several processes claiming and writing at once."""
+"""The queue on a real SQLite file and a real PostgreSQL database: claims, leases, attempts,
+fairness, cancellation, and (SQLite here; PostgreSQL in test_postgres_queue.py) several
+processes claiming and writing at once."""
 
 from __future__ import annotations
 
@@ -38,8 +39,10 @@ async def test_expired_lease_is_requeued_and_resumed(db: Database, clock: FakeCl
     first = await jobs.claim_next(db, "dead-engine", 30)
     assert first is not None
     clock.now += 10
-    assert await jobs.claim_next(db, "w2", 30) is None  # lease still valid
+    assert await jobs.requeue_expired(db) == 0  # lease still valid
+    assert await jobs.claim_next(db, "w2", 30) is None
     clock.now += 21
+    assert await jobs.requeue_expired(db) == 1  # the engines' reaper
     second = await jobs.claim_next(db, "w2", 30)
     assert second is not None and second.id == first.id and second.attempts == 2
     assert second.started_at == first.started_at  # the first start is kept for ETAs
@@ -55,6 +58,7 @@ async def test_attempts_cap_fails_job_with_event(db: Database, clock: FakeClock)
     for _ in range(2):
         assert await jobs.claim_next(db, "w", 5) is not None
         clock.now += 6
+        await jobs.requeue_expired(db)
     assert await jobs.claim_next(db, "w", 5) is None
     job = await jobs.get(db, job_id)
     assert job is not None and job.state is JobState.FAILED

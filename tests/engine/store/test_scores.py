@@ -1,8 +1,6 @@
-"""Checkpoint scores in SQLite, and the recommended step a successful training stores."""
+"""Checkpoint scores (on both backends), and the recommended step a successful training stores."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
@@ -20,8 +18,8 @@ from engine.store import (
 
 
 @pytest.fixture
-async def db(tmp_path: Path):
-    async with await Database.open(tmp_path / "scores.sqlite3") as database:
+async def db(store_target):
+    async with await Database.open(store_target) as database:
         yield database
 
 

@@ -12,10 +12,8 @@ from safetensors.torch import load_file
 
 from engine.settings import TrainingDefaults
 from engine.training import train_lora
-from engine.training.precision import micro_batch_size, resolve_precision
+from engine.training.plan import plan_training
 from tests.engine.training._runs import make_request
-
-CPU = torch.device("cpu")
 
 
 def shaped_photos(directory: Path) -> list[Path]:
@@ -65,11 +63,10 @@ def test_batch_4_and_accumulation_4_train_the_same_lora(
 
 def test_the_cpu_accumulates_one_sample_at_a_time_unless_told() -> None:
     config = TrainingDefaults()
-    precision = resolve_precision(config, CPU)
     assert config.effective_batch == 4  # the seed's batch 1 x accumulation 4
-    assert micro_batch_size(config, precision, CPU) == 1
+    assert plan_training(config, None, cuda=False).micro_batch == 1
     told = TrainingDefaults(effective_batch=6, micro_batch=3)
-    assert micro_batch_size(told, resolve_precision(told, CPU), CPU) == 3
+    assert plan_training(told, None, cuda=False).micro_batch == 3
 
 
 def test_a_micro_batch_must_divide_the_effective_batch() -> None:

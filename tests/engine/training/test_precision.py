@@ -12,7 +12,7 @@ from engine.training.precision import resolve_precision
 def test_auto_precision_on_the_cpu_is_plain_fp32() -> None:
     precision = resolve_precision(TrainingDefaults(), torch.device("cpu"))
     assert precision.weight_dtype == torch.float32 and precision.autocast is None
-    assert not precision.gradient_checkpointing and not precision.use_8bit_adam
+    assert not precision.use_8bit_adam
     with pytest.raises(ValueError, match=r"mixed_precision=bf16.*use_8bit_adam=on"):
         resolve_precision(
             TrainingDefaults(mixed_precision="bf16", use_8bit_adam="on"), torch.device("cpu")

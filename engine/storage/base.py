@@ -1,0 +1,135 @@
+"""The storage interface, and what every backend gets from its five verbs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+
+class StorageError(RuntimeError):
+    """A key that escapes the store, or a backend that refused an operation."""
+
+
+def checked_key(key: str) -> str:
+    """A key as the backends take it: relative, '/'-separated, no '..' or empty parts.
+    Keys come from rows and events; a bad one must never reach outside the store."""
+    parts = key.replace(os.sep, "/").split("/")
+    if any(p in ("", ".", "..") for p in parts):
+        raise StorageError(f"not a storage key: {key!r}")
+    return "/".join(parts)
+
+
+def checked_prefix(prefix: str) -> str:
+    """A key prefix naming a folder ("jobs/12"), returned with its trailing '/'."""
+    return checked_key(prefix.rstrip("/")) + "/"
+
+
+class Storage(ABC):
+    """put/get/exists/delete/list on keys, plus the local cache (`cache_dir`, the data dir)
+    that engines and the bot read and write files through."""
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = cache_dir
+
+    @property
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the files are, for logs and `petbooth doctor`."""
+
+    @abstractmethod
+    def put(self, key: str, data: bytes) -> None: ...
+
+    @abstractmethod
+    def get(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such key."""
+
+    @abstractmethod
+    def exists(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def delete(self, keys: list[str]) -> None:
+        """Delete these keys; keys that are not there are no error."""
+
+    @abstractmethod
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under the folder `prefix` ("jobs/12"), sorted."""
+
+    @abstractmethod
+    def put_file(self, key: str, path: Path) -> None:
+        """Upload a local file to `key`."""
+
+    @abstractmethod
+    def get_file(self, key: str, path: Path) -> bool:
+        """Download `key` to the local file `path` (atomically); False when there is none."""
+
+    # What every backend gets from the verbs above.
+
+    def cache_path(self, key: str) -> Path:
+        return self.cache_dir / checked_key(key)
+
+    def key_of(self, path: Path) -> str:
+        """The key of a file or folder in the local cache: its data-relative path."""
+        relative = path.resolve().relative_to(self.cache_dir.resolve())
+        return checked_key(relative.as_posix())
+
+    def publish(self, path: Path) -> str:
+        """Upload a cached file, or every file of a cached folder, under its own key;
+        returns the key. A no-op where the store is the cache itself."""
+        key = self.key_of(path)
+        if path.is_dir():
+            files = sorted(p for p in path.rglob("*") if p.is_file())
+            for file in files:
+                self.put_file(self.key_of(file), file)
+        else:
+            self.put_file(key, path)
+        return key
+
+    def fetch(self, key: str) -> Path | None:
+        """The local copy of `key`, downloaded into the cache when it is not there yet;
+        None when the store has no such key."""
+        path = self.cache_path(key)
+        if path.is_file() or self.get_file(key, path):
+            return path
+        return None
+
+    def fetch_folder(self, prefix: str) -> list[Path]:
+        """Every file under the folder `prefix` in the local cache, downloading the ones
+        missing there (a job reclaimed on another machine starts with an empty cache)."""
+        paths = []
+        for key in self.list_keys(prefix):
+            path = self.fetch(key)
+            if path is not None:
+                paths.append(path)
+        return paths
+
+    def forget_removed(self, prefix: str, names: tuple[str, ...]) -> None:
+        """Delete the keys under `prefix` named one of `names` whose folder is in the local
+        cache but whose file is not: what was pruned here goes from the store too."""
+        gone = []
+        for key in self.list_keys(prefix):
+            path = self.cache_path(key)
+            if path.name in names and path.parent.is_dir() and not path.exists():
+                gone.append(key)
+        self.delete(gone)
+
+    def delete_folder(self, prefix: str) -> None:
+        """Every key under `prefix` (or the key `prefix` itself), and their local copies."""
+        key = checked_key(prefix.rstrip("/"))
+        self.delete([*self.list_keys(key), key])
+        remove_cached(self.cache_dir / key)
+
+
+def remove_cached(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".tmp-{path.name}-{os.getpid()}")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

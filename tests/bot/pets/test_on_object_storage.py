@@ -1,0 +1,87 @@
+"""/forget and /export when the files live in S3 (moto's real server): the bot reads the
+pet's model from the bucket and deletes every file of the pet there."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine.orders.imagine import ImagineOrder, enqueue_imagine
+from engine.orders.pet_names import normalise_name
+from engine.settings import Settings
+from engine.storage import open_storage
+from engine.store import Database, SubjectStatus, jobs, subjects
+from tests.bot._world import World, bot_settings, reply, train
+from tests.s3 import S3Server
+
+
+@pytest.fixture
+def bucket(s3_server: S3Server) -> str:
+    return s3_server.new_bucket()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, s3_server: S3Server, bucket: str) -> Settings:
+    return bot_settings(tmp_path, **s3_server.settings_fields(f"s3://{bucket}/pb"))
+
+
+async def _trained_elsewhere(world: World, db: Database, settings: Settings) -> int:
+    """/train, then play an engine on another machine: its LoRA and a picture reach the
+    bucket only, never this bot's data dir. Returns the picture job's id."""
+    await train(world.alice, world.channel)
+    subject = await subjects.by_name(db, world.alice.id, normalise_name("thor"))
+    assert subject is not None
+    [job] = await jobs.list_jobs(db)
+    storage = open_storage(settings)
+    storage.put(f"jobs/{job.id}/lora/pytorch_lora_weights.safetensors", b"lora" * 1000)
+    storage.put(f"jobs/{job.id}/lora/pet_kohya.safetensors", b"kohya" * 100)
+    await subjects.set_status(db, subject.id, SubjectStatus.READY, lora_path=f"jobs/{job.id}/lora")
+    picture = await enqueue_imagine(db, settings, ImagineOrder(world.alice.id, "TOK cat"))
+    storage.put(f"outputs/{picture.job_id}/image-0.png", b"png")
+    return picture.job_id
+
+
+async def test_train_uploads_the_photos(
+    world: World, db: Database, settings: Settings, s3_server: S3Server, bucket: str
+) -> None:
+    await train(world.alice, world.channel)
+
+    subject = await subjects.by_name(db, world.alice.id, "thor")
+    assert subject is not None
+    stored = s3_server.keys(bucket)
+    photos = await subjects.photos(db, subject.id)
+    assert {f"pb/{photo.path}" for photo in photos} <= set(stored)
+    assert any(key.endswith("/contact-sheet.jpg") for key in stored)
+
+
+async def test_export_reads_the_model_from_the_bucket(
+    world: World, db: Database, settings: Settings
+) -> None:
+    await _trained_elsewhere(world, db, settings)
+    assert not (settings.data_dir / "jobs").exists()
+
+    answer = reply(await world.alice.slash(world.channel, "export", name="thor"))
+
+    sizes = {a.filename.endswith("-kohya.safetensors"): a.size for a in answer.attachments}
+    assert sizes == {False: 4000, True: 500}  # the diffusers file and its kohya twin
+
+
+async def test_forget_deletes_the_pets_files_in_the_bucket(
+    world: World, db: Database, settings: Settings, s3_server: S3Server, bucket: str
+) -> None:
+    await _trained_elsewhere(world, db, settings)
+    await world.alice.slash(world.channel, "export", name="thor")  # cached here too
+    others = open_storage(settings)
+    others.put("jobs/99/lora/pytorch_lora_weights.safetensors", b"someone else's")
+    assert len(s3_server.keys(bucket)) > 4
+
+    asked = reply(await world.alice.slash(world.channel, "forget", name="thor"))
+    done = await world.alice.click(asked.message, label="Forget thor")
+
+    assert "is forgotten" in reply(done).content
+    assert s3_server.keys(bucket) == ["pb/jobs/99/lora/pytorch_lora_weights.safetensors"]
+    assert not (settings.data_dir / "jobs").exists() or not any(
+        (settings.data_dir / "jobs").iterdir()
+    )
+    assert not any((settings.data_dir / "subjects").iterdir())
