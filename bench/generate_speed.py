@@ -50,6 +50,22 @@ def make_lora(settings: Settings, root: Path, seed: int, resolution: int) -> Pat
     return train_lora(request).lora_dir
 
 
+def square_request(prompt: str, steps: int, resolution: int) -> GenerateRequest:
+    """One square picture, seed 0, guidance 5, no LoRA (a measurement swaps one in)."""
+    return GenerateRequest(
+        prompt=prompt,
+        negative_prompt="",
+        count=1,
+        seed=0,
+        steps=steps,
+        guidance_scale=5.0,
+        width=resolution,
+        height=resolution,
+        lora=None,
+        subject="bench",
+    )
+
+
 def sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -153,18 +169,7 @@ def main() -> None:
         vae="",  # type: ignore[call-arg]
         generation={"resolution": resolution},
     )
-    request = GenerateRequest(
-        prompt="a photo of ohwx cat on a skateboard",
-        negative_prompt="",
-        count=1,
-        seed=0,
-        steps=steps,
-        guidance_scale=5.0,
-        width=resolution,
-        height=resolution,
-        lora=None,
-        subject="bench",
-    )
+    request = square_request("a photo of ohwx cat on a skateboard", steps, resolution)
     loras = [make_lora(settings, root, seed, min(resolution, 256)) for seed in (1, 2)]
     modes = [False] + ([True] if (full and not args.no_compile) or args.compile else [])
     command = "`python bench/generate_speed.py " + " ".join(sys.argv[1:]) + "`"

@@ -28,10 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from bench.generate_speed import timed
+from bench.generate_speed import square_request, timed
 from bench.report import append_section
 from bench.train_speed import model_dir
-from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.settings import Settings, TrainingDefaults
 from engine.training import train_lora
@@ -155,18 +154,7 @@ def main() -> None:
     with torch.no_grad():
         pipeline.vae.decode(latents)
         decode = timed(lambda: pipeline.vae.decode(latents))
-    request = GenerateRequest(
-        prompt="a photo of a cat on a skateboard",
-        negative_prompt="",
-        count=1,
-        seed=0,
-        steps=image_steps,
-        guidance_scale=5.0,
-        width=resolution,
-        height=resolution,
-        lora=None,
-        subject="bench",
-    )
+    request = square_request("a photo of a cat on a skateboard", image_steps, resolution)
     images = {}
     for layout in ("contiguous", "channels-last"):
         if layout == "channels-last":

@@ -46,3 +46,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     server = PostgresServer().start()
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """What `Database.open` takes, once per backend: a SQLite file, a fresh PostgreSQL
+    database's URL. The store's tests run on both."""
+    if request.param == "sqlite":
+        return tmp_path / "store.sqlite3"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return server.fresh_database()

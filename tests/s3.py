@@ -43,8 +43,9 @@ class S3Server:
     def settings_fields(self, url: str) -> dict[str, str]:
         return {k.removeprefix("PETBOOTH_").lower(): v for k, v in self.env(url).items()}
 
-    def keys(self, bucket: str, prefix: str = "") -> list[str]:
-        store = S3Store(
+    def store(self, bucket: str) -> S3Store:
+        """An obstore client of `bucket`, to look at what the processes under test wrote."""
+        return S3Store(
             bucket,
             endpoint=self.endpoint,
             region=REGION,
@@ -52,7 +53,10 @@ class S3Server:
             secret_access_key=SECRET_KEY,
             client_options={"allow_http": True},
         )
-        return sorted(m["path"] for chunk in obstore.list(store, prefix or None) for m in chunk)
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        listing = obstore.list(self.store(bucket), prefix or None)
+        return sorted(m["path"] for chunk in listing for m in chunk)
 
 
 def _free_port() -> int:

@@ -72,9 +72,14 @@ class Delivery(commands.Cog):
         self._lease = bot.settings.delivery_claim_seconds
         self._last_edit: dict[int, float] = {}
         self._failures: Counter[int] = Counter()
+        self._notified = False  # set in cog_load: whether the store wakes the loop (NOTIFY)
 
     async def cog_load(self) -> None:
-        self.poll.change_interval(seconds=0)  # each round ends in `wait_for`: NOTIFY or a poll
+        # PostgreSQL: each round ends in `wait_for`, woken by NOTIFY when an event is appended
+        # (the poll interval is its fallback). SQLite cannot notify: the loop's own interval.
+        self._notified = self.bot.db.dialect == "postgres"
+        interval = 0 if self._notified else self.bot.settings.delivery_poll_seconds
+        self.poll.change_interval(seconds=interval)
         self.poll.start()
 
     async def cog_unload(self) -> None:
@@ -90,8 +95,8 @@ class Delivery(commands.Cog):
             await self.deliver_pending()
         except Exception:
             log.exception("Delivery poll failed; retrying at the next poll")
-        # PostgreSQL wakes us when an event is appended; SQLite sleeps the poll interval.
-        await self.bot.db.wait_for(EVENTS_CHANNEL, self.bot.settings.delivery_poll_seconds)
+        if self._notified:
+            await self.bot.db.wait_for(EVENTS_CHANNEL, self.bot.settings.delivery_poll_seconds)
 
     @poll.before_loop
     async def _wait_until_ready(self) -> None:

@@ -10,7 +10,6 @@ import pytest
 
 from engine.settings import Settings
 from engine.store import Database
-from tests.postgres import PostgresServer
 
 
 @pytest.fixture
@@ -22,13 +21,3 @@ def settings(tmp_path: Path) -> Settings:
 async def db(settings: Settings) -> AsyncIterator[Database]:
     async with await Database.open(settings.database_path) as database:
         yield database
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
-    """What `Database.open` takes, once per backend: a SQLite file, a fresh PostgreSQL
-    database's URL. The store's tests run on both."""
-    if request.param == "sqlite":
-        return tmp_path / "store.sqlite3"
-    server: PostgresServer = request.getfixturevalue("postgres_server")
-    return server.fresh_database()

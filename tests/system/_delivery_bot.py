@@ -42,9 +42,9 @@ def die_after_posting(count: int) -> None:
     events.mark_delivered = recording  # type: ignore[assignment]
 
 
-async def deliver(database: Path, base_url: str, lease: float) -> None:
+async def deliver(database: Path | str, data_dir: Path, base_url: str, lease: float) -> None:
     discord.http.Route.BASE = base_url
-    values = {"data_dir": database.parent, "delivery_claim_seconds": lease}
+    values = {"data_dir": data_dir, "delivery_claim_seconds": lease}
     settings = Settings(_env_file=None, **values)
     async with await Database.open(database) as db:
         bot = PetBooth(settings, db)
@@ -62,10 +62,11 @@ async def deliver(database: Path, base_url: str, lease: float) -> None:
 
 
 def main(argv: list[str]) -> None:
-    database, base_url, lease, *die_after = argv
+    database, data_dir, base_url, lease, *die_after = argv
     if die_after and int(die_after[0]):
         die_after_posting(int(die_after[0]))
-    asyncio.run(deliver(Path(database), base_url, float(lease)))
+    target = database if database.startswith("postgresql") else Path(database)
+    asyncio.run(deliver(target, Path(data_dir), base_url, float(lease)))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
-"""Real bot processes sharing one outbox and one (fake) Discord: two at once deliver every
-event exactly once; one SIGKILLed between Discord's answer and its record is followed by a
-fresh one that neither loses nor repeats a message, though 60 messages came after it."""
+"""Real bot processes sharing one outbox (on SQLite, then on PostgreSQL) and one (fake)
+Discord: two at once deliver every event exactly once; one SIGKILLed between Discord's
+answer and its record is followed by a fresh one that neither loses nor repeats a message,
+though 60 messages came after it."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from engine.store import Database, EventKind, JobKind, events, jobs
-from tests.engine_env import wait_until
+from tests.engine_env import query, wait_until
 from tests.system._fake_discord import USER_ID, FakeDiscord, fake_discord
 
 CHANNEL = 5_000_000_000_000_001
@@ -44,9 +44,11 @@ async def failed_jobs(db: Database, count: int) -> dict[int, str]:
     return texts
 
 
-def start_bot(database: Path, api: FakeDiscord, die_after: int = 0) -> subprocess.Popen[str]:
+def start_bot(
+    database: Path | str, data_dir: Path, api: FakeDiscord, die_after: int = 0
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PETBOOTH_")}
-    args = [str(database), api.base_url, str(LEASE), str(die_after)]
+    args = [str(database), str(data_dir), api.base_url, str(LEASE), str(die_after)]
     return subprocess.Popen(
         [sys.executable, "-m", "tests.system._delivery_bot", *args],
         cwd=ROOT,
@@ -63,23 +65,20 @@ def ready(bot: subprocess.Popen[str]) -> None:
     assert line.strip() == "ready", line + bot.stdout.read()
 
 
-def undelivered(database: Path) -> int:
-    with sqlite3.connect(database) as conn:
-        [count] = conn.execute("SELECT count(*) FROM events WHERE delivered_at IS NULL").fetchone()
+def undelivered(database: Path | str) -> int:
+    [(count,)] = query(database, "SELECT count(*) FROM events WHERE delivered_at IS NULL")
     return int(count)
 
 
-def delivered_by(database: Path) -> dict[int, tuple[int, str]]:
+def delivered_by(database: Path | str) -> dict[int, tuple[int, str]]:
     """Each event's message id and the bot process that delivered it."""
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT id, message_id, claimed_by FROM events").fetchall()
+    rows = query(database, "SELECT id, message_id, claimed_by FROM events")
     return {event_id: (message_id, bot) for event_id, message_id, bot in rows}
 
 
-def deliverers(database: Path) -> set[str]:
-    with sqlite3.connect(database) as conn:
-        rows = conn.execute("SELECT DISTINCT claimed_by FROM events WHERE delivered_at IS NOT NULL")
-        return {bot for (bot,) in rows}
+def deliverers(database: Path | str) -> set[str]:
+    rows = query(database, "SELECT DISTINCT claimed_by FROM events WHERE delivered_at IS NOT NULL")
+    return {bot for (bot,) in rows}
 
 
 def stop(*bots: subprocess.Popen[str]) -> None:
@@ -96,11 +95,11 @@ def assert_each_posted_once(api: FakeDiscord, texts: dict[int, str]) -> None:
 
 
 async def test_two_bot_processes_deliver_each_event_once(
-    tmp_path: Path, discord_api: FakeDiscord
+    tmp_path: Path, discord_api: FakeDiscord, store_target: Path | str
 ) -> None:
-    database = tmp_path / "petbooth.sqlite3"
+    database = store_target
     async with await Database.open(database) as db:
-        bots = [start_bot(database, discord_api) for _ in range(2)]
+        bots = [start_bot(database, tmp_path / f"bot-{n}", discord_api) for n in range(2)]
         try:
             for bot in bots:
                 ready(bot)
@@ -119,12 +118,12 @@ async def test_two_bot_processes_deliver_each_event_once(
 
 
 async def test_a_bot_killed_between_post_and_record_is_followed_without_loss_or_repeat(
-    tmp_path: Path, discord_api: FakeDiscord
+    tmp_path: Path, discord_api: FakeDiscord, store_target: Path | str
 ) -> None:
-    database = tmp_path / "petbooth.sqlite3"
+    database = store_target
     async with await Database.open(database) as db:
         texts = await failed_jobs(db, 3)
-    doomed = start_bot(database, discord_api, die_after=1)
+    doomed = start_bot(database, tmp_path / "doomed", discord_api, die_after=1)
     try:
         assert doomed.wait(timeout=60) == -signal.SIGKILL
     finally:
@@ -134,7 +133,7 @@ async def test_a_bot_killed_between_post_and_record_is_followed_without_loss_or_
     for n in range(60):  # the channel moves on: the lost message is past the newest 50
         discord_api.post(CHANNEL, f"chatter {n}")
 
-    fresh = start_bot(database, discord_api)
+    fresh = start_bot(database, tmp_path / "fresh", discord_api)
     try:
         ready(fresh)
         wait_until(lambda: undelivered(database) == 0, fresh, "every event delivered", 60)

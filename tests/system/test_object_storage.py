@@ -11,7 +11,6 @@ from pathlib import Path
 import obstore
 import pytest
 import torch
-from obstore.store import S3Store
 from safetensors.torch import load
 
 from tests.engine_env import (
@@ -25,7 +24,7 @@ from tests.engine_env import (
     sigkill_engine_at,
 )
 from tests.postgres import PostgresServer
-from tests.s3 import ACCESS_KEY, REGION, SECRET_KEY, S3Server
+from tests.s3 import S3Server
 from tests.samples import write_photos
 
 pytestmark = pytest.mark.slow
@@ -105,13 +104,5 @@ def _done_files(database: str) -> list[list[str]]:
 
 
 def _stored_lora(server: S3Server, bucket: str, job: int) -> dict[str, torch.Tensor]:
-    store = S3Store(
-        bucket,
-        endpoint=server.endpoint,
-        region=REGION,
-        access_key_id=ACCESS_KEY,
-        secret_access_key=SECRET_KEY,
-        client_options={"allow_http": True},
-    )
-    data = obstore.get(store, f"petbooth/jobs/{job}/lora/pytorch_lora_weights.safetensors")
-    return load(bytes(data.bytes()))
+    key = f"petbooth/jobs/{job}/lora/pytorch_lora_weights.safetensors"
+    return load(bytes(obstore.get(server.store(bucket), key).bytes()))
