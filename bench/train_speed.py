@@ -84,6 +84,8 @@ def main() -> None:
     steps = args.steps or (500 if args.model == "full" else 20)
 
     configure_logging(logging.INFO)  # the engine's lines (its training plan) in the log
+    plan = PlanLine()
+    logging.getLogger("engine.training.fit").addHandler(plan)
     import torch
 
     import engine.training  # noqa: F401  (a long-running engine has paid this import already)
@@ -129,7 +131,22 @@ def main() -> None:
         "peak VRAM GiB": peak_vram_gib(),
     }
     title = f"Training: {args.model} SDXL, {resolution} px, {steps} steps"
+    if plan.lines:
+        title += f" (plan: {plan.lines[-1]})"
     record("train_speed.py", title, row, sys.argv[1:], write=not args.no_write)
+
+
+class PlanLine(logging.Handler):
+    """Keeps what the engine's "training plan on <device>: ..." log line says."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if message.startswith("training plan on "):
+            self.lines.append(message.split(": ", 1)[1])
 
 
 if __name__ == "__main__":
