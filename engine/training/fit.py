@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -168,6 +168,21 @@ class LoraFit:
         )
         self.plan = smaller
         apply_plan(self.pipeline, smaller)
+
+    def lighten_for_pictures(self, step: int) -> None:
+        """After a picture drawn between steps ran out of memory: VAE tiled, encoders
+        parked, for the rest of the training (the split of the steps stays)."""
+        lighter = replace(self.plan, vae_tiling=True, encoders_resident=False)
+        if lighter == self.plan:
+            return
+        log.warning(
+            "job %s: out of memory drawing at step %d; %s",
+            self.request.job_dir.name,
+            step,
+            "VAE tiled and encoders parked from now on",
+        )
+        self.plan = lighter
+        apply_plan(self.pipeline, lighter)
 
     def _time(self, seconds: float) -> None:
         if math.isnan(self.seconds_per_step):

@@ -148,12 +148,22 @@ def _freeze(pipeline: StableDiffusionXLPipeline) -> None:
 
 def _preview(fit: LoraFit, hooks: TrainingHooks, step: int) -> None:
     """Draw and report step's preview; a stop mid-drawing ends the run at this checkpoint
-    (its preview is drawn when the job resumes)."""
-    try:
-        grid = fit.preview(step, hooks.should_stop)
-    except StopRequested as stopped:
-        raise TrainingInterrupted(step) from stopped
-    hooks.on_preview(step, grid)
+    (its preview is drawn when the job resumes). Out of GPU memory, the preview is drawn
+    again with the VAE tiled and the encoders parked; out of memory once more, this step
+    goes without a preview (its checkpoint is saved; the training goes on)."""
+    for attempt in range(2):
+        try:
+            grid = fit.preview(step, hooks.should_stop)
+        except StopRequested as stopped:
+            raise TrainingInterrupted(step) from stopped
+        except torch.OutOfMemoryError:
+            pass  # the failed drawing's tensors are freed once its traceback is gone
+        else:
+            hooks.on_preview(step, grid)
+            return
+        if attempt == 0:
+            fit.lighten_for_pictures(step)
+    log.warning("job %s: no preview at step %d: out of GPU memory", fit.request.job_dir.name, step)
 
 
 def _previewed_at(request: TrainRequest, step: int) -> bool:

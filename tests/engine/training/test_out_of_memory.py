@@ -163,3 +163,59 @@ def test_a_step_out_of_memory_mid_run_goes_on_from_the_step_boundary(
     stepped = load_file(result.lora_dir / LORA)
     for key, weight in expected.items():  # the exact-resume tolerance of test_loop
         assert torch.allclose(stepped[key], weight, rtol=0, atol=1e-7), key
+
+
+def out_of_memory_in_previews(monkeypatch: pytest.MonkeyPatch, times: int) -> list[bool]:
+    """`render_preview` raises OutOfMemoryError `times` times; returns, for every call,
+    whether the VAE was tiled then."""
+    real = engine.training.fit.render_preview
+    tiled: list[bool] = []
+    left = [times]
+
+    def render_preview(pipeline, *args, **kwargs):
+        tiled.append(bool(pipeline.vae.use_tiling))
+        if left[0] > 0:
+            left[0] -= 1
+            raise torch.OutOfMemoryError("injected: CUDA out of memory")
+        return real(pipeline, *args, **kwargs)
+
+    monkeypatch.setattr(engine.training.fit, "render_preview", render_preview)
+    return tiled
+
+
+def test_a_preview_out_of_memory_is_drawn_again_tiled_and_the_training_goes_on(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    photos = make_photos(tmp_path / "photos")
+    tiled = out_of_memory_in_previews(monkeypatch, times=1)
+    hooks = RecordingHooks()
+
+    with caplog.at_level(logging.WARNING):
+        result = train_lora(make_request(tmp_path, tiny_model_dir, photos), hooks)
+
+    assert tiled == [False, True, True]  # step 2 twice (then tiled), step 4 tiled
+    assert [step for step, _ in hooks.previews] == [2, 4]
+    assert "VAE tiled and encoders parked" in caplog.text
+    assert (result.lora_dir / LORA).is_file() and result.steps == 4
+
+
+def test_a_preview_out_of_memory_twice_is_skipped_and_the_training_goes_on(
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    photos = make_photos(tmp_path / "photos")
+    out_of_memory_in_previews(monkeypatch, times=2)
+    hooks = RecordingHooks()
+
+    with caplog.at_level(logging.WARNING):
+        result = train_lora(make_request(tmp_path, tiny_model_dir, photos), hooks)
+
+    assert [step for step, _ in hooks.previews] == [4]  # step 2 went without one
+    assert [step for step, _ in hooks.checkpoints] == [2, 4]
+    assert "no preview at step 2: out of GPU memory" in caplog.text
+    assert (result.lora_dir / LORA).is_file()
