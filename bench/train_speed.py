@@ -78,6 +78,9 @@ def main() -> None:
     parser.add_argument("--checkpointing", choices=["auto", "on", "off"], default="auto")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--no-previews", action="store_true", help="no previews, no scoring")
+    parser.add_argument(
+        "--compile-blocks", action="store_true", help="training.compile_blocks (regional)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     resolution = args.resolution or (1024 if args.model == "full" else 64)
@@ -95,6 +98,8 @@ def main() -> None:
     training: dict[str, object] = {"gradient_checkpointing": args.checkpointing}
     if args.no_previews:
         training["validation_prompts"] = []
+    if args.compile_blocks:
+        training["compile_blocks"] = True
     scorers = base / "scorers"  # random weights of the default scorers' shapes
     settings = Settings(
         data_dir=data,
@@ -121,6 +126,7 @@ def main() -> None:
         "resolution": resolution,
         "steps": steps,
         "grad checkpointing": settings.training.gradient_checkpointing,
+        "compiled blocks": settings.training.compile_blocks,
         "checkpoints": steps // args.checkpoint_every,
         "previews per checkpoint": len(settings.training.validation_prompts),
         "scored": settings.scoring.enabled and bool(settings.training.validation_prompts),

@@ -68,6 +68,12 @@ class TrainingDefaults(BaseModel):
     prior_loss_weight: float = Field(1.0, ge=0)  # seed: prior_loss_weight=1.0
     num_class_images: int = Field(100, ge=1, le=2000)  # seed: num_class_images=100
     max_grad_norm: float = Field(1.0, gt=0)  # diffusers script default
+    # Regional compilation: torch.compile each of the UNet's transformer blocks (diffusers'
+    # `compile_repeated_blocks`) before training. Off until a GPU day measures it: the H200
+    # showed a step bound by per-pass overhead (BENCHMARKS.md), which compiling may cut, at
+    # the cost of compiling at every training's start. The resident UNet keeps the compiled
+    # blocks, so /imagine runs them too.
+    compile_blocks: bool = False
     # Previews and class images are drawn exactly as /imagine draws (its scheduler, guidance
     # and step count), so the step a user picks from the previews looks like /imagine then.
     # None: /imagine's step count; tests set a small number to stay fast.

@@ -113,6 +113,8 @@ def train_lora(
     )
     apply_plan(pipeline, plan)
     _add_lora(pipeline.unet, config.rank, config.seed)
+    if config.compile_blocks:
+        _compile_blocks(pipeline.unet)
     fit = LoraFit.start(pipeline, cache, request, precision, device, plan)
     hooks.on_plan(plan)
     start, loss = fit.resume()
@@ -261,6 +263,22 @@ def _cache_within_memory(
             "one photo at a time" if not smaller.vae_tiling else "in tiles",
         )
         plan = smaller
+
+
+# What `training.compile_blocks` compiles with: shapes change with the aspect bucket and
+# the micro-batch, so dynamic from the start (tests compile with the "eager" backend).
+COMPILE_OPTIONS: dict[str, object] = {"dynamic": True}
+
+
+def _compile_blocks(unet: UNet2DConditionModel) -> None:
+    """Regional compilation of the UNet's repeated blocks, once per resident UNet (a block
+    compiled for an earlier training keeps its compiled call; dynamo's guards recompile it
+    where a new training adapter changed it)."""
+    blocks = [m for m in unet.modules() if type(m).__name__ in unet._repeated_blocks]
+    if blocks and all(getattr(b, "_compiled_call_impl", None) is not None for b in blocks):
+        return
+    unet.compile_repeated_blocks(**COMPILE_OPTIONS)
+    log.info("%d UNet blocks compiled for training: they compile at the first step", len(blocks))
 
 
 def _add_lora(unet: UNet2DConditionModel, rank: int, seed: int) -> None:
