@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.logs import LOG_FORMATS, configure_logging
+from engine.orders.styles import STYLES
 from engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ SERVICES = ("engine", "run", "bot")
 # A configuration error, like a missing token: `petbooth run` gives up on such a child
 # instead of restarting it every 30 s.
 ENGINE_NOT_INSTALLED = 2
+
+STYLE_NAMES = list(STYLES)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +108,11 @@ def _parser() -> argparse.ArgumentParser:
         default=1.0,
         help="how strongly the pet's model applies, 0-1.5: 1 normal, lower if pictures look "
         "overcooked",
+    )
+    imagine.add_argument(
+        "--style",
+        choices=STYLE_NAMES,
+        help="a look: adds a few words to the prompt and the negative prompt",
     )
     imagine.add_argument("--out", type=Path, help="the engine also copies the PNGs here")
     imagine.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
@@ -292,6 +300,7 @@ def _imagine(args: argparse.Namespace) -> int:
         seed=args.seed,
         steps=args.steps,
         lora_scale=args.lora_scale,
+        style=args.style,
         out_dir=str(args.out.resolve()) if args.out is not None else None,
     )
 

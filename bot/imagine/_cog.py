@@ -12,6 +12,7 @@ from bot.imagine._orders import queue_order, queued_text
 from bot.utils.access import own_subject
 from engine.orders.imagine import ASPECTS, MAX_LORA_SCALE, MAX_SEED, ImagineOrder
 from engine.orders.pet_names import normalise_name
+from engine.orders.styles import STYLES
 from engine.store import SubjectStatus, subjects
 
 if TYPE_CHECKING:
@@ -33,8 +34,12 @@ class Imagine(commands.Cog):
         aspect="Picture shape",
         lora_scale="How strongly your pet's model applies: 1 normal, lower if pictures look "
         "overcooked",
+        style="A look for the picture (adds a few words to the prompt; the reply shows them)",
     )
-    @app_commands.choices(aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS])
+    @app_commands.choices(
+        aspect=[app_commands.Choice(name=a, value=a) for a in ASPECTS],
+        style=[app_commands.Choice(name=s, value=s) for s in STYLES],
+    )
     async def imagine(
         self,
         interaction: discord.Interaction,
@@ -46,6 +51,7 @@ class Imagine(commands.Cog):
         negative: app_commands.Range[str, 1, 1000] | None = None,
         aspect: str = "square",
         lora_scale: app_commands.Range[float, 0.0, MAX_LORA_SCALE] = 1.0,
+        style: str | None = None,
     ) -> None:
         if subject is not None:  # the bot's answer: it never echoes the name unescaped
             subject = (await own_subject(self.bot.db, interaction.user.id, subject)).name
@@ -59,6 +65,7 @@ class Imagine(commands.Cog):
             steps=steps,
             aspect=aspect,
             lora_scale=lora_scale,
+            style=style,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
         )

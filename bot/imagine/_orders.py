@@ -18,6 +18,7 @@ from engine.orders.imagine import (
 )
 from engine.orders.liveness import live_engines
 from engine.orders.status import build_status, duration
+from engine.orders.styles import styled
 from engine.store import Database, Job, subjects
 
 if TYPE_CHECKING:
@@ -42,10 +43,17 @@ async def queued_text(bot: PetBooth, queued: ImagineQueued) -> str:
         when = f"{where}; no engine is running right now, so they are drawn when one starts"
     pet = f" of **{safe(queued.subject.name)}**" if queued.subject else ""
     count = queued.params["count"]
-    return (
+    text = (
         f"Queued {count} picture{'s' if count != 1 else ''}{pet} (job {queued.job_id}, seed "
         f"{queued.params['seed']}): {when}. I'll post them in this channel."
     )
+    style = queued.params.get("style")
+    if style:  # the words the style adds, so nothing is hidden (the pet's token stays TOK)
+        params = queued.params
+        prompt, negative = styled(params["raw_prompt"], params["raw_negative_prompt"], style)
+        text += f"\nStyle **{style}**: the prompt is {safe(prompt)}"
+        text += f"\nand the negative prompt {safe(negative)}"
+    return text
 
 
 async def order_like(
@@ -59,7 +67,8 @@ async def order_like(
         owner_id=job.owner_id,
         prompt=params.get("raw_prompt") or params["prompt"],
         subject_name=subject.name if subject else None,
-        negative_prompt=params.get("negative_prompt") or None,
+        # What the owner typed: the style's words are added again when it is queued.
+        negative_prompt=params.get("raw_negative_prompt", params.get("negative_prompt")) or None,
         count=int(params.get("count", 1)),
         seed=seed if seed is not None else secrets.randbelow(MAX_SEED + 1),
         steps=params.get("steps"),
@@ -67,6 +76,7 @@ async def order_like(
         aspect=params.get("aspect", "square"),
         checkpoint_step=params.get("checkpoint_step"),
         lora_scale=float(params.get("lora_scale", 1.0)),  # 1.0: queued before it existed
+        style=params.get("style"),
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
     )

@@ -12,6 +12,7 @@ from typing import Any
 from engine.intake import sanitize_display_name
 from engine.orders.not_ready import not_ready_reason
 from engine.orders.pet_names import normalise_name
+from engine.orders.styles import STYLES, styled
 from engine.settings import Settings
 from engine.store import Database, JobKind, JobState, Subject, SubjectStatus, jobs, subjects
 
@@ -53,6 +54,7 @@ class ImagineOrder:
     aspect: str = "square"
     checkpoint_step: int | None = None  # default: the subject's chosen (or final) LoRA
     lora_scale: float = 1.0  # how strongly the pet's LoRA applies: 0 none, 1 as trained
+    style: str | None = None  # one of STYLES: words added to the prompt and negative prompt
     guild_id: int | None = None
     channel_id: int | None = None
     out_dir: str | None = None  # `petbooth imagine --out`: the engine copies the PNGs there
@@ -85,6 +87,8 @@ class ImagineOrder:
             )
         if self.aspect not in ASPECTS:
             problems.append(f"Aspect must be one of: {', '.join(ASPECTS)}.")
+        if self.style is not None and self.style not in STYLES:
+            problems.append(f"Style must be one of: {', '.join(STYLES)}.")
         return problems
 
 
@@ -148,10 +152,17 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
     width, height = size_for(order.aspect, gen.resolution)
     prompt = order.prompt.strip()
     steps = order.steps or gen.steps
+    drawn, negative = styled(
+        put_token(prompt, subject) if subject else prompt,
+        (order.negative_prompt or "").strip(),
+        order.style,
+    )
     params: dict[str, Any] = {
-        "prompt": put_token(prompt, subject) if subject else prompt,
+        "prompt": drawn,
         "raw_prompt": prompt,
-        "negative_prompt": (order.negative_prompt or "").strip(),
+        "negative_prompt": negative,
+        "raw_negative_prompt": (order.negative_prompt or "").strip(),
+        "style": order.style,
         "count": order.count,
         "seed": order.seed if order.seed is not None else secrets.randbelow(MAX_SEED + 1),
         "steps": steps,
