@@ -34,7 +34,7 @@ from bench.train_speed import model_dir
 from engine.generation.resident import ResidentPipeline
 from engine.settings import Settings, TrainingDefaults
 from engine.training import train_lora
-from engine.training.request import NullHooks, TrainRequest
+from engine.training.request import NullHooks, TrainingOutOfMemory, TrainRequest
 from tests.samples import write_photos
 
 GIB = 2**30
@@ -97,7 +97,7 @@ def train_plan(
         with resident.training() as pipeline:
             train_lora(request, clock, pipeline=pipeline)
         step_s: object = round(clock.median_step(), 3)
-    except torch.OutOfMemoryError:
+    except (torch.OutOfMemoryError, TrainingOutOfMemory):  # the engine steps down first
         step_s = "out of memory"
     return {
         "micro-batch": micro,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from engine.logs import LOG_FORMATS, configure_logging
-from engine.orders.styles import STYLES
+from engine.orders.styles import STYLES, shown_prompts
 from engine.settings import Settings
 
 if TYPE_CHECKING:
@@ -313,6 +313,12 @@ def _imagine(args: argparse.Namespace) -> int:
         what = f"{count} picture{'s' if count > 1 else ''}"
         of = f" of {queued.subject.name}" if queued.subject is not None else ""
         where = params.get("out_dir") or settings.output_dir(queued.job_id).resolve()
+        shown = shown_prompts(params)
+        if shown is not None:
+            print(
+                f"style {params['style']}: prompt {shown[0]!r}, negative {shown[1]!r}",
+                file=sys.stderr,
+            )
         return _queued(
             queued.job_id,
             f"{what}{of}, {params['width']}x{params['height']}, seed {params['seed']}; "

@@ -117,6 +117,8 @@ class Engine:
     async def _reap(self) -> None:
         """Requeue jobs whose engine died (lease run out), once a heartbeat period: on
         PostgreSQL no claim does it (SQLite's claims also do)."""
+        if self.db.dialect != "postgres":
+            return
         if time.monotonic() - self._last_reap >= self.settings.heartbeat_seconds:
             self._last_reap = time.monotonic()
             await jobs.requeue_expired(self.db)

@@ -18,7 +18,7 @@ from engine.orders.imagine import (
 )
 from engine.orders.liveness import live_engines
 from engine.orders.status import build_status, duration
-from engine.orders.styles import styled
+from engine.orders.styles import shown_prompts
 from engine.store import Database, Job, subjects
 
 if TYPE_CHECKING:
@@ -47,12 +47,10 @@ async def queued_text(bot: PetBooth, queued: ImagineQueued) -> str:
         f"Queued {count} picture{'s' if count != 1 else ''}{pet} (job {queued.job_id}, seed "
         f"{queued.params['seed']}): {when}. I'll post them in this channel."
     )
-    style = queued.params.get("style")
-    if style:  # the words the style adds, so nothing is hidden (the pet's token stays TOK)
-        params = queued.params
-        prompt, negative = styled(params["raw_prompt"], params["raw_negative_prompt"], style)
-        text += f"\nStyle **{style}**: the prompt is {safe(prompt)}"
-        text += f"\nand the negative prompt {safe(negative)}"
+    shown = shown_prompts(queued.params)
+    if shown is not None:  # the words the style adds, so nothing is hidden
+        text += f"\nStyle **{queued.params['style']}**: the prompt is {safe(shown[0])}"
+        text += f"\nand the negative prompt {safe(shown[1])}"
     return text
 
 

@@ -11,6 +11,7 @@ import importlib.util
 import os
 import platform
 import shutil
+import socket
 import sqlite3
 import time
 from collections.abc import Callable
@@ -166,11 +167,11 @@ def _available(reference: str) -> bool:
         return False
 
 
-def _postgres_row(url: str, sql: str) -> tuple[Any, ...] | None:
+def _postgres_row(url: str, sql: str, args: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
     import psycopg
 
     with psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
-        return conn.execute(sql).fetchone()
+        return conn.execute(sql, args).fetchone()
 
 
 def check_postgres(url: str) -> Finding:
@@ -249,9 +250,13 @@ def run_checks(settings: Settings) -> list[Finding]:
 
 def liveness(settings: Settings, max_age_seconds: float = 120.0) -> Finding:
     if isinstance(settings.database_target, str):  # ages on the database's clock
+        # Engines of every machine beat in a shared database: this machine's healthcheck
+        # asks about its own (engine ids start with the host name: engine.process).
         row = _postgres_row(
             settings.database_target,
-            "SELECT extract(epoch FROM clock_timestamp())::float8 - MAX(heartbeat_at) FROM engines",
+            "SELECT extract(epoch FROM clock_timestamp())::float8 - MAX(heartbeat_at) "
+            "FROM engines WHERE starts_with(engine_id, %s)",
+            (f"{socket.gethostname()}-",),
         )
         if row is None or row[0] is None:
             return Finding("Engine", False, "no engine has reported")

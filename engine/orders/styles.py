@@ -52,3 +52,12 @@ def styled(prompt: str, negative: str, style: str | None) -> tuple[str, str]:
     chosen = STYLES[style]
     negative = f"{negative}, {chosen.negative}" if negative else chosen.negative
     return f"{prompt}, {chosen.prompt}", negative
+
+
+def shown_prompts(params: dict[str, object]) -> tuple[str, str] | None:
+    """A queued picture's styled prompt and negative prompt as its owner wrote them plus the
+    style's words (the pet still written TOK: its token is never shown), or None unstyled."""
+    style = params.get("style")
+    if not isinstance(style, str):
+        return None
+    return styled(str(params["raw_prompt"]), str(params["raw_negative_prompt"]), style)

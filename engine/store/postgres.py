@@ -70,11 +70,6 @@ def translate(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-_connection: contextvars.ContextVar[psycopg.AsyncConnection[Any] | None] = contextvars.ContextVar(
-    "petbooth_pg_connection", default=None
-)
-
-
 class PostgresTransaction(Transaction):
     dialect = "postgres"
 
@@ -141,6 +136,11 @@ class PostgresDatabase(Database):
         self._listening: set[str] = set()
         self._wakeups: dict[str, asyncio.Event] = {}
         self._listen_conn: psycopg.AsyncConnection[Any] | None = None
+        # The open transaction's connection, per database: a read inside a transaction sees
+        # its writes, and another database's transaction in the same task is not mistaken for it.
+        self._in_transaction: contextvars.ContextVar[psycopg.AsyncConnection[Any] | None] = (
+            contextvars.ContextVar(f"petbooth_pg_connection_{id(self)}", default=None)
+        )
 
     @classmethod
     async def connect(cls, url: str, clock: Clock | None = None) -> PostgresDatabase:
@@ -168,7 +168,7 @@ class PostgresDatabase(Database):
     async def _connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """The current transaction's connection when inside one (as on SQLite, a read in the
         middle of a transaction sees its writes), else one from the pool."""
-        current = _connection.get()
+        current = self._in_transaction.get()
         if current is not None:
             yield current
             return
@@ -178,11 +178,11 @@ class PostgresDatabase(Database):
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
         async with self._connection() as conn, conn.transaction():
-            token = _connection.set(conn)
+            token = self._in_transaction.set(conn)
             try:
                 yield PostgresTransaction(conn, await self._tx_now(conn))
             finally:
-                _connection.reset(token)
+                self._in_transaction.reset(token)
 
     async def _tx_now(self, conn: psycopg.AsyncConnection[Any]) -> float:
         if self._clock is not None:
@@ -226,7 +226,7 @@ class PostgresDatabase(Database):
         return True
 
     async def _listen(self, channel: str) -> None:
-        if channel in self._listening and self._listener is not None:
+        if channel in self._listening and self._listener is not None and not self._listener.done():
             return
         if self._listen_conn is None or self._listen_conn.closed:
             self._listen_conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)

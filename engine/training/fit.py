@@ -101,21 +101,20 @@ class LoraFit:
         """One optimizer step (1-based `step`) over `effective_batch` samples, taken
         `plan.micro_batch` at a time with their gradients accumulated.
 
-        Out of memory in a UNet pass: the accumulated gradients are dropped and the error
-        raised; the LoRA, optimizer and scaler change only after the last pass, so they are
-        still those of the step boundary, and the step can be taken again (`step_down`)."""
+        Out of memory in a UNet pass, the clipping or the optimizer's first state: the
+        accumulated gradients are dropped and the error raised; the LoRA and optimizer change
+        only in the optimizer's own step, so they are still those of the step boundary, and
+        the step can be taken again (`step_down`)."""
         began = time.perf_counter()
         config = self.request.config
         try:
             total = self._accumulate(step)
-        except torch.OutOfMemoryError:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.parameters, config.max_grad_norm)
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        finally:  # out of memory too: a retried step must not add to these gradients
             self.optimizer.zero_grad(set_to_none=True)
-            raise
-        self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.parameters, config.max_grad_norm)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        self.optimizer.zero_grad(set_to_none=True)
         self._time(time.perf_counter() - began)
         return total
 

@@ -78,3 +78,20 @@ def test_storage_in_s3_is_checked(tmp_path: Path, s3_server) -> None:
     finding = check_storage(settings_for(tmp_path, **fields))
     assert not finding.ok and "PETBOOTH_STORAGE" in finding.fix
     assert "testing" not in finding.line()  # the secret key is never shown
+
+
+async def test_liveness_on_a_shared_postgres_asks_about_this_machines_engines(
+    tmp_path: Path, postgres_server
+) -> None:
+    import socket
+
+    from engine.store import Database, engines
+
+    url = postgres_server.fresh_database()
+    settings = settings_for(tmp_path, database=url)
+    async with await Database.open(url) as db:
+        await engines.beat(db, "other-host-4242", pid=1, device="cuda:0", job_id=None)
+        assert not liveness(settings).ok  # another machine's engine says nothing about ours
+
+        await engines.beat(db, f"{socket.gethostname()}-7", pid=7, device="cpu", job_id=None)
+        assert liveness(settings).ok

@@ -24,7 +24,7 @@ from engine.store.records import NewPhoto
 from engine.training import train_lora
 from engine.training.job import build_request
 from engine.training.plan import TrainingPlan, plan_training
-from engine.training.request import TrainingOutOfMemory
+from engine.training.request import TrainingOutOfMemory, TrainResult
 from tests.engine.training._runs import RecordingHooks, make_photos, make_request
 
 LORA = "pytorch_lora_weights.safetensors"
@@ -183,18 +183,26 @@ def out_of_memory_in_previews(monkeypatch: pytest.MonkeyPatch, times: int) -> li
     return tiled
 
 
+def train_with_previews_out_of_memory(
+    tmp_path: Path, model: Path, monkeypatch: pytest.MonkeyPatch, times: int
+) -> tuple[TrainResult, RecordingHooks, list[bool]]:
+    """A 4-step training, previews at steps 2 and 4, the first `times` drawings out of memory."""
+    photos = make_photos(tmp_path / "photos")
+    tiled = out_of_memory_in_previews(monkeypatch, times=times)
+    hooks = RecordingHooks()
+    return train_lora(make_request(tmp_path, model, photos), hooks), hooks, tiled
+
+
 def test_a_preview_out_of_memory_is_drawn_again_tiled_and_the_training_goes_on(
     tiny_model_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    photos = make_photos(tmp_path / "photos")
-    tiled = out_of_memory_in_previews(monkeypatch, times=1)
-    hooks = RecordingHooks()
-
     with caplog.at_level(logging.WARNING):
-        result = train_lora(make_request(tmp_path, tiny_model_dir, photos), hooks)
+        result, hooks, tiled = train_with_previews_out_of_memory(
+            tmp_path, tiny_model_dir, monkeypatch, times=1
+        )
 
     assert tiled == [False, True, True]  # step 2 twice (then tiled), step 4 tiled
     assert [step for step, _ in hooks.previews] == [2, 4]
@@ -208,14 +216,38 @@ def test_a_preview_out_of_memory_twice_is_skipped_and_the_training_goes_on(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    photos = make_photos(tmp_path / "photos")
-    out_of_memory_in_previews(monkeypatch, times=2)
-    hooks = RecordingHooks()
-
     with caplog.at_level(logging.WARNING):
-        result = train_lora(make_request(tmp_path, tiny_model_dir, photos), hooks)
+        result, hooks, _ = train_with_previews_out_of_memory(
+            tmp_path, tiny_model_dir, monkeypatch, times=2
+        )
 
     assert [step for step, _ in hooks.previews] == [4]  # step 2 went without one
     assert [step for step, _ in hooks.checkpoints] == [2, 4]
     assert "no preview at step 2: out of GPU memory" in caplog.text
     assert (result.lora_dir / LORA).is_file()
+
+
+def test_out_of_memory_after_the_passes_drops_their_gradients_before_the_step_is_retaken(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clipping (or the optimizer's first state) runs out after every pass of step 2 has
+    accumulated its gradients: the retaken step must not add to them."""
+    photos = make_photos(tmp_path / "photos")
+    config = {"steps": 2, "checkpoint_every": 2, "effective_batch": 2, "validation_prompts": ()}
+    uninterrupted = train_lora(make_request(tmp_path, tiny_model_dir, photos, **config))
+    real, calls = torch.nn.utils.clip_grad_norm_, [0]
+
+    def clip_grad_norm_(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:  # step 2's first try
+            raise torch.OutOfMemoryError("injected: CUDA out of memory")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_grad_norm_)
+    result = train_lora(make_request(tmp_path, tiny_model_dir, photos, job="oom", **config))
+
+    assert calls[0] == 3
+    expected = load_file(uninterrupted.lora_dir / LORA)
+    retaken = load_file(result.lora_dir / LORA)
+    for key, weight in expected.items():  # the exact-resume tolerance of test_loop
+        assert torch.allclose(retaken[key], weight, rtol=0, atol=1e-7), key
