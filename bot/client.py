@@ -17,7 +17,15 @@ from engine.store import Database
 log = logging.getLogger(__name__)
 
 # One package per feature: its __init__ holds setup(), _cog.py its commands.
-EXTENSIONS = ("bot.train", "bot.imagine", "bot.jobs", "bot.pets", "bot.delivery", "bot.health")
+EXTENSIONS = (
+    "bot.train",
+    "bot.imagine",
+    "bot.jobs",
+    "bot.pets",
+    "bot.delivery",
+    "bot.health",
+    "bot.server",
+)
 
 
 class PetBooth(commands.Bot):

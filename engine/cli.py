@@ -20,6 +20,7 @@ from engine.orders.styles import STYLES, shown_prompts
 from engine.settings import Settings
 
 if TYPE_CHECKING:
+    from engine.orders.variations import Variation
     from engine.store import Database
 
 CLI_OWNER_ID = 0  # jobs enqueued from the command line belong to "the machine's operator"
@@ -95,9 +96,29 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
     train.set_defaults(func=_train)
 
-    imagine = sub.add_parser("imagine", help="queue a picture of a trained pet (or plain SDXL)")
+    grow = sub.add_parser("grow", help="add photos to a ready pet and queue its new training")
+    grow.add_argument("name", help="the pet's name, e.g. thor")
+    grow.add_argument("photos", nargs="+", type=Path, metavar="PHOTO_OR_ZIP")
+    grow.add_argument(
+        "--fresh", action="store_true", help="a new model on every photo (default: continue)"
+    )
+    grow.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
+    grow.set_defaults(func=_grow)
+
+    imagine = sub.add_parser(
+        "imagine",
+        help="queue a picture of a trained pet (or plain SDXL)",
+        description="Queue pictures for the operator: unlike the bot's, they are not "
+        "checked by the safety filter (PETBOOTH_SAFETY__*).",
+    )
     imagine.add_argument("prompt", help='e.g. "a photo of TOK cat on a skateboard"')
     imagine.add_argument("--subject", help="the pet's name (default: your latest ready pet)")
+    imagine.add_argument(
+        "--with",
+        dest="with_pet",
+        metavar="NAME",
+        help="a second pet in the same picture: write TOK1 and TOK2 where they go",
+    )
     imagine.add_argument("--seed", type=int)
     imagine.add_argument("--steps", type=int)
     imagine.add_argument("--count", type=int, default=1)
@@ -117,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     imagine.add_argument("--out", type=Path, help="the engine also copies the PNGs here")
     imagine.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
     imagine.set_defaults(func=_imagine)
+    _variation_parsers(sub)
 
     engine = sub.add_parser(
         "engine", help="run an engine: claims jobs, trains and draws (one per GPU)"
@@ -156,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_doctor)
 
     download = sub.add_parser(
-        "download-models", help="fetch the base model, VAE and scoring models now"
+        "download-models", help="fetch the base model, VAE, scoring and safety models now"
     )
     download.set_defaults(func=_download_models)
     return parser
@@ -197,6 +219,8 @@ def _download_models(args: argparse.Namespace) -> int:
     try:
         scoring = settings.scoring
         scorers = [scoring.identity_model, scoring.prompt_model] if scoring.enabled else []
+        if settings.safety.enabled:  # a transformers model too: the same files
+            scorers.append(settings.safety.model)
         for place in download_models(settings.base_model, settings.vae or None, scorers):
             print(place)
     except DownloadFailedError as err:
@@ -216,7 +240,8 @@ def _tiny_model(args: argparse.Namespace) -> int:
     print(  # PETBOOTH_VAE= : its own VAE, not SDXL's fp16-fix one from the hub
         f"Tiny SDXL written to {path}. Use it with: PETBOOTH_BASE_MODEL={path} PETBOOTH_VAE= "
         f"PETBOOTH_SCORING__IDENTITY_MODEL={scorers / 'identity'} "
-        f"PETBOOTH_SCORING__PROMPT_MODEL={scorers / 'prompt'}"
+        f"PETBOOTH_SCORING__PROMPT_MODEL={scorers / 'prompt'} "
+        f"PETBOOTH_SAFETY__MODEL={path / 'safety'}"
     )
     return 0
 
@@ -272,6 +297,40 @@ def _train(args: argparse.Namespace) -> int:
     return _with_database(settings, queue)
 
 
+def _grow(args: argparse.Namespace) -> int:
+    from engine.intake import Upload
+    from engine.orders.enrolment import EnrollmentRefused
+    from engine.orders.growth import GrowthMode, GrowthOrder, grow_subject
+
+    missing = [f"{path}: no such file" for path in args.photos if not path.is_file()]
+    if missing:
+        print("\n".join(missing), file=sys.stderr)
+        return 2
+    uploads = [Upload(filename=path.name, data=path.read_bytes()) for path in args.photos]
+    mode = GrowthMode.FRESH if args.fresh else GrowthMode.CONTINUE
+    order = GrowthOrder(owner_id=args.owner, name=args.name, mode=mode)
+    settings = Settings()
+
+    async def queue(db: Database) -> int:
+        try:
+            grown = await grow_subject(db, settings, order, uploads)
+        except EnrollmentRefused as refused:
+            rejected = refused.intake.rejected if refused.intake is not None else []
+            files = [f"{r.filename}: {r.reason}" for r in rejected]
+            return _refused("Growth", [*refused.reasons, *files])
+        for rejection in grown.intake.rejected:
+            print(f"skipped {rejection.filename}: {rejection.reason}", file=sys.stderr)
+        growth = grown.growth
+        return _queued(
+            grown.job_id,
+            f"grow {grown.subject.name} from {growth.photos_before} to {growth.photos_after} "
+            f"photos ({growth.mode.value}, {grown.config.steps} steps); it draws with its "
+            f"current model until then.\nEvery photo it will train on: {grown.contact_sheet}",
+        )
+
+    return _with_database(settings, queue)
+
+
 def _refused(what: str, reasons: list[str]) -> int:
     """Why nothing was queued, one reason a line, on stderr; the exit status is 1."""
     print(f"{what} not queued:", file=sys.stderr)
@@ -295,6 +354,7 @@ def _imagine(args: argparse.Namespace) -> int:
         owner_id=args.owner,
         prompt=args.prompt,
         subject_name=args.subject,
+        with_pet=args.with_pet,
         negative_prompt=args.negative,
         count=args.count,
         seed=args.seed,
@@ -312,6 +372,8 @@ def _imagine(args: argparse.Namespace) -> int:
         params, count = queued.params, queued.params["count"]
         what = f"{count} picture{'s' if count > 1 else ''}"
         of = f" of {queued.subject.name}" if queued.subject is not None else ""
+        if queued.second is not None:
+            of += f" and {queued.second.name}"
         where = params.get("out_dir") or settings.output_dir(queued.job_id).resolve()
         shown = shown_prompts(params)
         if shown is not None:
@@ -323,6 +385,51 @@ def _imagine(args: argparse.Namespace) -> int:
             queued.job_id,
             f"{what}{of}, {params['width']}x{params['height']}, seed {params['seed']}; "
             f"the engine writes the PNGs to {where}",
+        )
+
+    return _with_database(settings, queue)
+
+
+def _variation_parsers(sub: argparse._SubParsersAction) -> None:
+    vary = sub.add_parser("vary", help="queue a variation of a delivered picture (new seed)")
+    upscale = sub.add_parser("upscale", help="queue a delivered picture redrawn at twice the size")
+    for parser in (vary, upscale):
+        parser.add_argument("job", type=int, help="the job that drew the picture")
+        parser.add_argument("--picture", type=int, default=1, help="which of its pictures, from 1")
+        parser.add_argument("--out", type=Path, help="the engine also copies the PNG here")
+        parser.add_argument("--owner", type=int, default=CLI_OWNER_ID, help=argparse.SUPPRESS)
+    vary.add_argument(
+        "--strength",
+        choices=("subtle", "strong"),
+        default="subtle",
+        help="subtle keeps pose and framing; strong keeps only colours and rough layout",
+    )
+    vary.set_defaults(func=lambda args: _redraw(args, args.strength))
+    upscale.set_defaults(func=lambda args: _redraw(args, "upscale"))
+
+
+def _redraw(args: argparse.Namespace, kind: Variation) -> int:
+    """`petbooth vary` and `petbooth upscale`: the picture's own order, redrawn from it."""
+    from engine.orders.imagine import ImagineRefused, enqueue_imagine
+    from engine.orders.variations import command_line_order, describe_variation
+
+    settings = Settings()
+    out_dir = str(args.out.resolve()) if args.out is not None else None
+
+    async def queue(db: Database) -> int:
+        try:
+            order = await command_line_order(
+                db, settings, args.owner, args.job, args.picture, kind, out_dir=out_dir
+            )
+            queued = await enqueue_imagine(db, settings, order)
+        except ImagineRefused as refused:
+            return _refused("Picture", refused.reasons)
+        params = queued.params
+        where = params.get("out_dir") or settings.output_dir(queued.job_id).resolve()
+        return _queued(
+            queued.job_id,
+            f"{describe_variation(params)}, {params['width']}x{params['height']}, seed "
+            f"{params['seed']}; the engine writes the PNG to {where}",
         )
 
     return _with_database(settings, queue)

@@ -110,9 +110,10 @@ class GenerationDefaults(BaseModel):
     max_prompt_chars: int = Field(1000, ge=10)  # Discord's option cap is 6000; 1000 is plenty
     max_prompt_chunks: int = Field(3, ge=1, le=8)  # 75-token chunks encoded; rest reported cut
     lora_cache_size: int = Field(8, ge=1)  # recently used LoRAs kept in memory (~10 MB each)
-    # The resident UNet's one LoRA slot: every subject's LoRA is copied into it, zero-padded.
-    # 32 covers /train's rank 4 with room for rank overrides; on SDXL's attention
-    # projections it holds 1.45e6 parameters per rank: 93 MB at rank 32 in bf16 (computed).
+    # The rank of the resident UNet's two LoRA slots (the second holds a second pet): every
+    # subject's LoRA is copied into one, zero-padded. 32 covers /train's rank 4 with room for
+    # rank overrides; on SDXL's attention projections a slot holds 1.45e6 parameters per
+    # rank: 93 MB at rank 32 in bf16 (computed), 186 MB for both.
     lora_slot_rank: int = Field(32, ge=1, le=256)
     # torch.compile the UNet for sampling: minutes of compiling at the first image, then
     # faster steps; swaps copy weights in place, so switching pets never recompiles.
@@ -122,6 +123,16 @@ class GenerationDefaults(BaseModel):
     # Trainings share the UNet, so they run in it too (their speed there is measured by
     # bench/plan_speed.py's channels-last rows).
     channels_last: Literal["auto", "on", "off"] = "auto"
+    # Vary and Upscale redraw a delivered picture img2img: the strength is the share of the
+    # denoising schedule redone from it (0 keeps it, 1 ignores it). At 30 steps, subtle
+    # redoes the last 10 (fur, light and background detail change; pose and framing stay)
+    # and strong the last 21 (colours and rough layout stay, the rest is drawn anew).
+    vary_subtle_strength: float = Field(0.35, gt=0, le=1)
+    vary_strong_strength: float = Field(0.7, gt=0, le=1)
+    # Upscale: the picture resized 2x (Lanczos), then the last 9 of 30 steps redone to draw
+    # real detail at the new size. Kept low: SDXL never saw 2048 px, and a high strength
+    # there repeats the pet across the canvas instead of sharpening it.
+    upscale_strength: float = Field(0.3, gt=0, le=1)
 
 
 class ScoringSettings(BaseModel):
@@ -140,6 +151,24 @@ class ScoringSettings(BaseModel):
     # a drop of 0.02, under half that gap, is noise or slight overfitting worth trading for
     # likeness; a larger drop means the pet stopped following prompts (it is overfitted).
     prompt_margin: float = Field(0.02, ge=0, le=2)
+
+
+class SafetySettings(BaseModel):
+    """The image safety classifier every picture passes before it is posted outside
+    age-restricted channels (and in DMs). A guild's admin can turn it off for that guild;
+    `petbooth imagine` draws for the operator and is never checked."""
+
+    enabled: bool = True  # false: no picture is checked anywhere, and no model is needed
+    # ViT-base fine-tuned on normal vs nsfw images (Apache-2.0; 86 M parameters, 343 MB in
+    # fp32, at 224 px: small beside SDXL). Any transformers image-classification model
+    # works when `flag_labels` names its labels.
+    model: str = "Falconsai/nsfw_image_detection"
+    # A picture is withheld when its flagged labels' probabilities sum to at least this.
+    # 0.5 is the two-label model's own decision; lower withholds more, and its users already
+    # report false positives at 0.5 (the model's discussions), while a withheld pet picture
+    # costs only a reroll, so it is not lowered by default.
+    threshold: float = Field(0.5, gt=0, le=1)
+    flag_labels: tuple[str, ...] = ("nsfw",)  # the model's id2label names that withhold
 
 
 class Settings(BaseSettings):
@@ -215,6 +244,7 @@ class Settings(BaseSettings):
     training: TrainingDefaults = TrainingDefaults()
     generation: GenerationDefaults = GenerationDefaults()
     scoring: ScoringSettings = ScoringSettings()
+    safety: SafetySettings = SafetySettings()
 
     @model_validator(mode="after")
     def _shards_consistent(self) -> Settings:

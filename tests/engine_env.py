@@ -37,6 +37,8 @@ def engine_env(data_dir: Path, model_dir: Path, **extra: str) -> dict[str, str]:
             # The tiny random scorers `build_tiny_sdxl` writes beside the model.
             "PETBOOTH_SCORING__IDENTITY_MODEL": str(model_dir / "scorers" / "identity"),
             "PETBOOTH_SCORING__PROMPT_MODEL": str(model_dir / "scorers" / "prompt"),
+            # Its tiny safety classifier, which flags nothing (`engine.models.tiny_safety`).
+            "PETBOOTH_SAFETY__MODEL": str(model_dir / "safety"),
             "HF_HUB_OFFLINE": "1",
             "TOKENIZERS_PARALLELISM": "false",
             # On the 2-core test machines two OpenMP threads plus the engine's heartbeat and

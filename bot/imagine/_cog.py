@@ -10,6 +10,8 @@ from discord.ext import commands
 
 from bot.imagine._orders import queue_order, queued_text
 from bot.utils.access import own_subject
+from bot.utils.channels import age_restricted
+from bot.utils.guild_rules import ensure_may
 from engine.orders.imagine import ASPECTS, MAX_LORA_SCALE, MAX_SEED, ImagineOrder
 from engine.orders.pet_names import normalise_name
 from engine.orders.styles import STYLES
@@ -27,6 +29,7 @@ class Imagine(commands.Cog):
     @app_commands.describe(
         prompt="e.g. a photo of TOK cat on a skateboard",
         subject="Which pet (default: your latest ready one)",
+        with_pet="A second pet in the same picture: write TOK1 and TOK2 where they go",
         count="How many pictures",
         seed="Same seed + same prompt = same picture",
         steps="Denoising steps (more: slower, finer)",
@@ -45,6 +48,7 @@ class Imagine(commands.Cog):
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 1000],
         subject: str | None = None,
+        with_pet: str | None = None,
         count: app_commands.Range[int, 1, 8] = 1,
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         steps: app_commands.Range[int, 1, 100] | None = None,
@@ -53,12 +57,16 @@ class Imagine(commands.Cog):
         lora_scale: app_commands.Range[float, 0.0, MAX_LORA_SCALE] = 1.0,
         style: str | None = None,
     ) -> None:
+        await ensure_may(interaction, "imagine")
         if subject is not None:  # the bot's answer: it never echoes the name unescaped
             subject = (await own_subject(self.bot.db, interaction.user.id, subject)).name
+        if with_pet is not None:
+            with_pet = (await own_subject(self.bot.db, interaction.user.id, with_pet)).name
         order = ImagineOrder(
             owner_id=interaction.user.id,
             prompt=prompt,
             subject_name=subject,
+            with_pet=with_pet,
             negative_prompt=negative,
             count=count,
             seed=seed,
@@ -68,11 +76,13 @@ class Imagine(commands.Cog):
             style=style,
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
+            age_restricted=age_restricted(interaction),
         )
         queued = await queue_order(self.bot, order)
         await interaction.response.send_message(await queued_text(self.bot, queued), ephemeral=True)
 
     @imagine.autocomplete("subject")
+    @imagine.autocomplete("with_pet")
     async def _ready_subjects(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import discord
 
 from bot.errors import UserError
+from bot.utils.channels import age_restricted
 from bot.utils.format import safe, safe_keeping_code
 from engine.orders.imagine import (
     MAX_SEED,
@@ -19,7 +20,8 @@ from engine.orders.imagine import (
 from engine.orders.liveness import live_engines
 from engine.orders.status import build_status, duration
 from engine.orders.styles import shown_prompts
-from engine.store import Database, Job, subjects
+from engine.orders.variations import VariationOf, describe_variation
+from engine.store import Database, Job, Subject, subjects
 
 if TYPE_CHECKING:
     from bot.client import PetBooth
@@ -42,11 +44,16 @@ async def queued_text(bot: PetBooth, queued: ImagineQueued) -> str:
     else:  # no estimate nobody is there to keep
         when = f"{where}; no engine is running right now, so they are drawn when one starts"
     pet = f" of **{safe(queued.subject.name)}**" if queued.subject else ""
+    if queued.second is not None:
+        pet += f" and **{safe(queued.second.name)}**"
     count = queued.params["count"]
     text = (
         f"Queued {count} picture{'s' if count != 1 else ''}{pet} (job {queued.job_id}, seed "
         f"{queued.params['seed']}): {when}. I'll post them in this channel."
     )
+    variation = describe_variation(queued.params)
+    if variation is not None:  # a Vary / Upscale press: which picture it redraws
+        text += f"\n{variation}."
     shown = shown_prompts(queued.params)
     if shown is not None:  # the words the style adds, so nothing is hidden
         text += f"\nStyle **{queued.params['style']}**: the prompt is {safe(shown[0])}"
@@ -61,10 +68,12 @@ async def order_like(
     (None: a fresh random one)."""
     params = job.params
     subject = await subjects.get(db, job.subject_id) if job.subject_id is not None else None
+    second = await _second_pet(db, params)
     return ImagineOrder(
         owner_id=job.owner_id,
         prompt=params.get("raw_prompt") or params["prompt"],
         subject_name=subject.name if subject else None,
+        with_pet=second.name if second else None,
         # What the owner typed: the style's words are added again when it is queued.
         negative_prompt=params.get("raw_negative_prompt", params.get("negative_prompt")) or None,
         count=int(params.get("count", 1)),
@@ -75,9 +84,22 @@ async def order_like(
         checkpoint_step=params.get("checkpoint_step"),
         lora_scale=float(params.get("lora_scale", 1.0)),  # 1.0: queued before it existed
         style=params.get("style"),
+        variation_of=VariationOf.from_params(params),  # a reroll of a variation varies again
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
+        age_restricted=age_restricted(interaction),  # this channel decides, not the first's
     )
+
+
+async def _second_pet(db: Database, params: dict[str, object]) -> Subject | None:
+    """The picture's second pet, if it had one (the job belongs to the first)."""
+    second_id = params.get("with_subject_id")
+    if not isinstance(second_id, int):
+        return None
+    second = await subjects.get(db, second_id)
+    if second is None:
+        raise UserError("The second pet in this picture was deleted: use /imagine without it.")
+    return second
 
 
 def next_seed(job: Job) -> int:

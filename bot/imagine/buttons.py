@@ -13,6 +13,7 @@ import discord
 from bot.client import petbooth_of
 from bot.errors import UserError, guarded
 from bot.imagine._orders import next_seed, order_like, queue_order, queued_text
+from bot.utils.guild_rules import ensure_may
 from bot.utils.paths import inside
 from engine.storage import open_storage
 from engine.store import Job, JobKind, jobs
@@ -22,6 +23,7 @@ _MAY = {
     "reroll": "reroll them. Use /imagine for your own.",
     "more": "ask for more like them. Use /imagine for your own.",
     "delete": "delete them.",
+    "vary": "vary or upscale them. Use /imagine for your own.",
 }
 # Why a button of pictures whose job is gone does nothing (/forget deletes a pet's jobs).
 _GONE = {
@@ -29,6 +31,7 @@ _GONE = {
     "more": "These pictures' pet was forgotten, so no more can be drawn like them.",
     "delete": "These pictures' pet was forgotten, so I can no longer tell whose they are; "
     "a moderator can delete the message.",
+    "vary": "These pictures' pet was forgotten, so they can't be varied or upscaled.",
 }
 
 
@@ -89,6 +92,7 @@ class GenerationButton(
             return
         bot = petbooth_of(interaction)
         job = await _own_generation(interaction, self.job_id, self.action)
+        await ensure_may(interaction, "imagine")  # where it is pressed: this server's rules
         seed = next_seed(job) if self.action == "more" else None
         queued = await queue_order(bot, await order_like(bot.db, job, interaction, seed=seed))
         await interaction.response.send_message(await queued_text(bot, queued), ephemeral=True)

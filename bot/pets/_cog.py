@@ -1,7 +1,9 @@
-"""/forget and /export: a pet's owner removes it or takes its trained model home."""
+"""/pets, /forget and /export: a pet's owner looks at it, removes it or takes its trained
+model home."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 import discord
@@ -9,12 +11,15 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError, report_interaction_error
+from bot.pets._cards import build_cards
 from bot.pets._export import attachments, explanation, model_files
 from bot.pets._forget import forget_subject, subject_jobs
+from bot.pets._listing import pet_cards
 from bot.utils.access import own_subject
 from bot.utils.format import safe
 from engine.intake.sizes import megabytes
 from engine.orders.pet_names import normalise_name
+from engine.storage import open_storage
 from engine.store import JobState, Subject, subjects
 
 if TYPE_CHECKING:
@@ -125,5 +130,27 @@ class Pets(commands.Cog):
             explanation(subject, files), files=attachments(subject, files), ephemeral=True
         )
 
+    @app_commands.command(name="pets", description="Your pets: status, model in use, pictures")
+    @app_commands.describe(name="One pet only (default: all of them)")
+    async def pets(self, interaction: discord.Interaction, name: str | None = None) -> None:
+        cards = await pet_cards(self.bot.db, interaction.user.id)
+        if name is not None:
+            wanted = (await own_subject(self.bot.db, interaction.user.id, name)).id
+            cards = [c for c in cards if c.subject.id == wanted]
+        if not cards:
+            raise UserError("You have no pets yet: /train one from 10-15 photos.")
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        storage = open_storage(self.bot.settings)
+        limit = self.bot.settings.discord_upload_limit_bytes
+        built = await asyncio.to_thread(build_cards, storage, cards, limit)
+        more = f" … and {built.more} more: `/pets name:` shows any one." if built.more else ""
+        await interaction.followup.send(
+            f"Your pets ({len(cards)}):{more}",
+            embeds=built.embeds,
+            files=built.files(),
+            ephemeral=True,
+        )
+
     forget.autocomplete("name")(_subject_choices)
+    pets.autocomplete("name")(_subject_choices)
     export.autocomplete("name")(_subject_choices)

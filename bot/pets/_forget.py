@@ -14,8 +14,14 @@ MIN_DEPTH = 2  # subjects/<pet>, jobs/<id>: anything shallower is shared by ever
 
 
 async def subject_jobs(db: Database, subject: Subject) -> list[Job]:
+    """Its jobs, and the pictures it is the second pet of: those rows stay with the first pet,
+    but their files show this one, so they go too (the engine refuses one still queued)."""
     mine = await jobs.list_jobs(db, owner_id=subject.owner_id)
-    return [j for j in mine if j.subject_id == subject.id]
+    return [
+        j
+        for j in mine
+        if j.subject_id == subject.id or j.params.get("with_subject_id") == subject.id
+    ]
 
 
 async def folders_of(db: Database, settings: Settings, subject: Subject) -> set[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import discord
 from discord import app_commands
@@ -11,8 +11,11 @@ from discord.ext import commands
 from bot.errors import UserError, report_interaction_error
 from bot.train._downloads import is_photo_or_zip
 from bot.train._enrol import enrol_and_reply
+from bot.train._grow import grow_and_reply
 from bot.train._photo_options import photo_descriptions, with_photo_options
 from bot.train._user_locks import UserLocks
+from bot.utils.guild_rules import ensure_may
+from engine.orders.growth import GrowthMode
 
 if TYPE_CHECKING:
     from bot.client import PetBooth
@@ -88,13 +91,34 @@ class Train(commands.Cog):
         pet_class: app_commands.Range[str, 1, 32],
         **photos: discord.Attachment | None,
     ) -> None:
+        await ensure_may(interaction, "train")  # before the photos are downloaded
         await interaction.response.defer(ephemeral=True, thinking=True)
         attachments = [a for a in photos.values() if a is not None]
         await enrol_and_reply(self.bot, self.locks, interaction, name, pet_class, attachments)
 
+    @app_commands.command(name="grow", description="Add photos to a pet and train it again")
+    @app_commands.describe(
+        name="Your pet's name",
+        mode="continue: from its current model, half the steps; fresh: a new model",
+        **photo_descriptions(),
+    )
+    @with_photo_options
+    async def grow(
+        self,
+        interaction: discord.Interaction,
+        name: app_commands.Range[str, 1, 32],
+        mode: Literal["continue", "fresh"] = "continue",
+        **photos: discord.Attachment | None,
+    ) -> None:
+        await ensure_may(interaction, "train")  # a growth is a training
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        attachments = [a for a in photos.values() if a is not None]
+        await grow_and_reply(self.bot, self.locks, interaction, name, GrowthMode(mode), attachments)
+
     async def train_from_message(
         self, interaction: discord.Interaction, message: discord.Message
     ) -> None:
+        await ensure_may(interaction, "train")
         attachments = [a for a in message.attachments if is_photo_or_zip(a)]
         if not attachments:
             raise UserError(

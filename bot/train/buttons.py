@@ -18,26 +18,31 @@ from engine.store import subjects
 
 class UseStepButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"pb:step:(?P<subject>\d{1,18}):(?P<step>\d{1,9})",
+    # The training's job id came later (a pet may have several: /grow); buttons without it
+    # name the pet's model in use.
+    template=r"pb:step:(?P<subject>\d{1,18}):(?P<step>\d{1,9})(?::(?P<job>\d{1,18}))?",
 ):
     """On a preview grid: train on, but draw with the LoRA from this step."""
 
-    def __init__(self, subject_id: int, step: int) -> None:
+    def __init__(self, subject_id: int, step: int, job_id: int | None = None) -> None:
+        tail = f":{job_id}" if job_id is not None else ""
         super().__init__(
             discord.ui.Button(
                 label=f"Use step {step}",
                 style=discord.ButtonStyle.primary,
-                custom_id=f"pb:step:{subject_id}:{step}",
+                custom_id=f"pb:step:{subject_id}:{step}{tail}",
             )
         )
         self.subject_id = subject_id
         self.step = step
+        self.job_id = job_id
 
     @classmethod
     async def from_custom_id(
         cls, interaction: discord.Interaction, item: discord.ui.Item[Any], match: Any
     ) -> UseStepButton:
-        return cls(int(match["subject"]), int(match["step"]))
+        job = match["job"]
+        return cls(int(match["subject"]), int(match["step"]), int(job) if job else None)
 
     async def callback(self, interaction: discord.Interaction) -> None:
         await guarded(interaction, self._choose)
@@ -52,6 +57,13 @@ class UseStepButton(
                 f"Only the pet's owner can choose which step {safe(subject.name)} draws with."
             )
         settings = petbooth_of(interaction).settings
+        model_job = await subjects.model_job(db, subject.id)
+        if self.job_id is not None and self.job_id != model_job:
+            raise UserError(
+                f"This preview is from a training {safe(subject.name)} does not draw with: "
+                "while it grows, wait until it is ready; after that, press a button of its "
+                "newest training's previews."
+            )
         if not await checkpoint_kept(db, settings, subject.id, self.step):
             raise UserError(
                 f"{safe(subject.name)}'s step {self.step} is no longer kept: press a later "
@@ -65,7 +77,7 @@ class UseStepButton(
         )
 
 
-def preview_view(subject_id: int, step: int) -> discord.ui.View:
+def preview_view(subject_id: int, step: int, job_id: int) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
-    view.add_item(UseStepButton(subject_id, step))
+    view.add_item(UseStepButton(subject_id, step, job_id))
     return view

@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +22,8 @@ from engine.job_control import JobControl
 from engine.models.sampling import StopRequested, never
 from engine.orders.checkpoint_choice import step_in_use
 from engine.orders.lora_files import checkpoint_weights
+from engine.safety.classifier import SafetyUnavailableError
+from engine.safety.screening import screen_pictures
 from engine.settings import Settings
 from engine.storage import open_storage
 from engine.store import Database, Job, endings, subjects
@@ -47,14 +49,41 @@ class Drawn:
 
 
 async def build_request(db: Database, settings: Settings, job: Job) -> GenerateRequest:
+    request = await _request_with_loras(db, settings, job)
+    key = job.params.get("source_image")
+    if key is None:
+        return request
+    # Vary / Upscale: the picture it redraws, fetched (it may have been drawn elsewhere).
+    source = await asyncio.to_thread(open_storage(settings).fetch, str(key))
+    if source is None:
+        raise GenerationRefusedError(
+            "The picture to vary or upscale was deleted; pick one that is still posted."
+        )
+    return replace(request, source_image=source)
+
+
+async def _request_with_loras(db: Database, settings: Settings, job: Job) -> GenerateRequest:
     if job.subject_id is None:
         return GenerateRequest.from_params(job.params, lora=None, subject=None)
-    subject = await subjects.get(db, job.subject_id)
+    name, lora = await _pet_lora(
+        db, settings, job.subject_id, job.params.get("checkpoint_step"), "this pet"
+    )
+    second_id = job.params.get("with_subject_id")
+    if second_id is None:
+        return GenerateRequest.from_params(job.params, lora=lora, subject=name)
+    # The job belongs to the first pet, so forgetting the second leaves it queued: refused here.
+    second_name, second_lora = await _pet_lora(db, settings, int(second_id), None, "the second pet")
+    return GenerateRequest.from_params(job.params, lora, name, second_lora, second_name)
+
+
+async def _pet_lora(
+    db: Database, settings: Settings, subject_id: int, requested: int | None, which: str
+) -> tuple[str, Path]:
+    """The pet's name and the LoRA to draw it with: the step the order named, else the
+    owner's pick, else the step the scores recommend, else the final model."""
+    subject = await subjects.get(db, subject_id)
     if subject is None:
-        raise GenerationRefusedError("The pet for this picture was deleted.")
-    # The step the order named, else the owner's pick, else the step the scores recommend,
-    # else the final model.
-    requested = job.params.get("checkpoint_step")
+        raise GenerationRefusedError(f"{which.capitalize()} was deleted: draw without it.")
     in_use = step_in_use(subject)
     step = requested or in_use.step
     lora = await _lora_location(db, settings, subject.id, subject.lora_path, step)
@@ -63,9 +92,9 @@ async def build_request(db: Database, settings: Settings, job: Job) -> GenerateR
         lora = await _lora_location(db, settings, subject.id, subject.lora_path, None)
     if lora is None:
         raise GenerationRefusedError(
-            f"Step {step} of this pet is no longer kept; pick another step or the final model."
+            f"Step {step} of {which} is no longer kept; pick another step or the final model."
         )
-    return GenerateRequest.from_params(job.params, lora=lora, subject=subject.name)
+    return subject.name, lora
 
 
 async def _lora_location(
@@ -114,25 +143,33 @@ async def record_done(
     request: GenerateRequest,
     drawn: Drawn,
 ) -> None:
+    try:  # before anything is published: a flagged picture never leaves this machine
+        screened = await asyncio.to_thread(screen_pictures, settings, job, drawn.files)
+    except SafetyUnavailableError as err:
+        raise GenerationRefusedError(str(err)) from err
     payload = {
-        "images": len(drawn.files),
+        "images": len(screened.kept),
         "seed": request.seed,
         "prompt": request.prompt,
         "truncated": drawn.truncated,
         "subject": request.subject,
+        "second_subject": request.second_subject,  # None: one pet (or none)
         "steps": request.steps,
         "width": request.width,
         "height": request.height,
         # None for plain SDXL: there was no pet's LoRA to scale
         "lora_scale": request.lora_scale if request.lora is not None else None,
     }
+    if screened.withheld:  # the owner is told how many, with the rest
+        payload["withheld"] = len(screened.withheld)
+        payload["withheld_images"] = screened.withheld
     storage = open_storage(settings)
-    files = [await asyncio.to_thread(storage.publish, p) for p in drawn.files]
+    files = [await asyncio.to_thread(storage.publish, p) for p in screened.kept]
     if not await endings.succeed(db, job.id, engine_id, payload, files):
         return  # the lease ran out meanwhile: whoever holds the job now reports
     out_dir = job.params.get("out_dir")
     if out_dir:  # `petbooth imagine --out DIR`: a copy where the operator asked for it
-        await asyncio.to_thread(_copy_into, drawn.files, Path(out_dir))
+        await asyncio.to_thread(_copy_into, screened.kept, Path(out_dir))
 
 
 def _copy_into(files: list[Path], directory: Path) -> None:

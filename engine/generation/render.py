@@ -12,6 +12,7 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from PIL import Image
 
+from engine.generation.img2img import starting_latents, vae_tiled
 from engine.generation.prompts import encode_long_prompt
 from engine.generation.request import GenerateRequest
 from engine.models.sampling import draw_image, generation_scheduler, never
@@ -40,19 +41,23 @@ def render_images(
         pipeline, request.prompt, request.negative_prompt, max_prompt_chunks, device
     )
     images: list[Image.Image] = []
-    for index in range(request.count):
-        images.append(
-            draw_image(
-                pipeline,
-                scheduler,
-                prompt,
-                width=request.width,
-                height=request.height,
-                steps=request.steps,
-                guidance_scale=request.guidance_scale,
-                seed=request.seed + index,
-                should_stop=should_stop,
+    with vae_tiled(pipeline.vae, request.tiled_vae):
+        start = starting_latents(pipeline, request)  # Vary / Upscale; None: from noise
+        for index in range(request.count):
+            images.append(
+                draw_image(
+                    pipeline,
+                    scheduler,
+                    prompt,
+                    width=request.width,
+                    height=request.height,
+                    steps=request.steps,
+                    guidance_scale=request.guidance_scale,
+                    seed=request.seed + index,
+                    should_stop=should_stop,
+                    start=start,
+                    strength=request.strength,
+                )
             )
-        )
-        after_image(index)
+            after_image(index)
     return Rendered(images, prompt.truncated)

@@ -24,7 +24,7 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 )
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
-from engine.generation.lora_slot import SLOT, LoraCache, LoraSlot
+from engine.generation.lora_slot import SLOT, LoraCache, LoraSlot, LoraSlots
 from engine.generation.render import Rendered, generation_scheduler, render_images
 from engine.generation.request import GenerateRequest
 from engine.models.loading import load_pipeline, resolve_device
@@ -53,7 +53,7 @@ class ResidentPipeline:
         self.dtype = resolve_precision(settings.training, self.device).weight_dtype
         self.cache = LoraCache(settings.generation.lora_cache_size)
         self._pipeline: StableDiffusionXLPipeline | None = None
-        self._slot: LoraSlot | None = None
+        self._slots: LoraSlots | None = None
         self._unet_for_sampling: Any = None  # torch.compile's wrapper of the same UNet
         self._scheduler: DPMSolverMultistepScheduler | None = None
 
@@ -66,10 +66,15 @@ class ResidentPipeline:
         return self._pipeline
 
     @property
-    def slot(self) -> LoraSlot:
+    def slots(self) -> LoraSlots:
         self.pipeline  # noqa: B018  (loads it)
-        assert self._slot is not None
-        return self._slot
+        assert self._slots is not None
+        return self._slots
+
+    @property
+    def slot(self) -> LoraSlot:
+        """The first pet's slot (the only one a one-pet picture uses)."""
+        return self.slots.first
 
     def _load(self) -> None:
         settings = self.settings
@@ -79,7 +84,7 @@ class ResidentPipeline:
         )
         for model in _models(pipeline):
             model.requires_grad_(False)
-        self._slot = LoraSlot(pipeline.unet, settings.generation.lora_slot_rank)
+        self._slots = LoraSlots(pipeline.unet, settings.generation.lora_slot_rank)
         _freeze(pipeline.unet)
         if _channels_last(settings.generation.channels_last, self.device):
             # Sampling is 22 % faster so (BENCHMARKS.md). Trainings borrow this same UNet and
@@ -90,7 +95,11 @@ class ResidentPipeline:
             pipeline.unet.to(memory_format=torch.channels_last)
         self._scheduler = generation_scheduler(pipeline)
         if settings.generation.compile:
-            # Swaps copy into the slot in place and its scalings are tensors: no recompile.
+            # Swaps copy into the slots in place and their scalings are tensors: no recompile.
+            # Switching between one and two active slots changes what dynamo guards on (the
+            # layers' active adapters), so the first two-pet picture compiles a second graph,
+            # once; later switches and swaps reuse whichever of the two graphs fits (tiny
+            # UNet, dynamo's eager backend: 2 graphs over 5 alternating calls, no recompile).
             self._unet_for_sampling = torch.compile(pipeline.unet)
         self._pipeline = pipeline
 
@@ -130,17 +139,18 @@ class ResidentPipeline:
         after_image: Callable[[int], None] = lambda index: None,
         should_stop: Callable[[], bool] = never,
     ) -> Rendered:
-        """Render `request` with its subject's LoRA swapped into the slot (or none at all),
-        whether the pipeline is resting or lent to a training that is between two steps.
+        """Render `request` with its subject's LoRA swapped into the slot (and a second pet's
+        into the second slot; or none at all), whether the pipeline is resting or lent to a
+        training that is between two steps.
         Raises StopRequested within one denoising step of `should_stop()` turning true."""
         pipeline = self.pipeline
         lora = self.cache.get(request.lora) if request.lora is not None else None
+        second = self.cache.get(request.second_lora) if request.second_lora is not None else None
         with self._borrowed(pipeline) as unet:
             if lora is None:
                 unet.disable_adapters()  # plain SDXL
             else:
-                self.slot.load(lora, request.lora_scale)
-                unet.set_adapter(SLOT)
+                unet.set_adapter(self.slots.load(lora, second, request.lora_scale))
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 return self._render(pipeline, request, after_image, should_stop)

@@ -14,6 +14,9 @@ import torch
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
     StableDiffusionXLPipeline,
 )
+from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img import (
+    StableDiffusionXLImg2ImgPipeline,
+)
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 from PIL import Image
 
@@ -61,12 +64,19 @@ def draw_image(
     guidance_scale: float,
     seed: int,
     should_stop: Callable[[], bool] = never,
+    start: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> Image.Image:
     """One image with whatever adapter is active in `pipeline`. The noise comes from a CPU
     generator seeded `seed`, so the same seed gives the same image on any device.
 
     `should_stop` is asked after every denoising step: a cancel or shutdown takes effect
-    within one step (diffusers' interrupt), not after the picture; StopRequested is raised."""
+    within one step (diffusers' interrupt), not after the picture; StopRequested is raised.
+
+    With `start`, the scaled VAE latents of a picture (width x height), that picture is
+    redrawn img2img: noised to the timestep `strength` of the way back into the schedule and
+    denoised from there with the same scheduler, guidance and conditioning; int(steps x
+    strength) steps are run."""
     if should_stop():
         raise StopRequested()
     stopped = False
@@ -81,21 +91,33 @@ def draw_image(
     own = pipeline.scheduler
     pipeline.scheduler = scheduler  # training keeps the model's own (DDPM) schedule
     try:
+        arguments: dict[str, Any] = {
+            "prompt_embeds": prompt.embeds,
+            "pooled_prompt_embeds": prompt.pooled,
+            "negative_prompt_embeds": prompt.negative_embeds,
+            "negative_pooled_prompt_embeds": prompt.negative_pooled,
+            "num_inference_steps": steps,
+            "guidance_scale": guidance_scale,
+            "generator": torch.Generator().manual_seed(seed),
+            "callback_on_step_end": after_step,
+        }
         with torch.no_grad():
-            image = pipeline(
-                prompt_embeds=prompt.embeds,
-                pooled_prompt_embeds=prompt.pooled,
-                negative_prompt_embeds=prompt.negative_embeds,
-                negative_pooled_prompt_embeds=prompt.negative_pooled,
-                width=width,
-                height=height,
-                num_inference_steps=steps,
-                guidance_scale=guidance_scale,
-                generator=torch.Generator().manual_seed(seed),
-                callback_on_step_end=after_step,
-            ).images[0]
+            if start is None:
+                drawn = pipeline(width=width, height=height, **arguments)
+            else:
+                drawn = _img2img(pipeline)(image=start, strength=strength, **arguments)
+            image = drawn.images[0]
     finally:
         pipeline.scheduler = own
     if stopped:
         raise StopRequested()
     return image
+
+
+def _img2img(pipeline: StableDiffusionXLPipeline) -> StableDiffusionXLImg2ImgPipeline:
+    """diffusers' img2img loop over the very modules of `pipeline`, as they stand now (the
+    scheduler swapped in, a compiled UNet, the active LoRA slot): it allocates no weights,
+    so building one per picture costs nothing next to drawing it."""
+    return StableDiffusionXLImg2ImgPipeline(
+        **pipeline.components, add_watermarker=pipeline.watermark is not None
+    )

@@ -145,11 +145,13 @@ def assemble_sdxl(
 
 def build_tiny_sdxl(directory: Path, seed: int = 0) -> Path:
     """Build a tiny random SDXL pipeline, save it to `directory` (about 11 MB), return it;
-    tiny random scorers go to `directory/scorers/identity` and `.../prompt` (0.5 MB).
+    tiny random scorers go to `directory/scorers/identity` and `.../prompt` (0.5 MB), a
+    tiny safety classifier that flags nothing to `directory/safety` (0.1 MB).
 
     The same seed builds identical weights: each component is built after reseeding, so
     adding or resizing one component does not change the others.
     """
+    from engine.models.tiny_safety import build_tiny_safety
     from engine.models.tiny_scorers import build_tiny_scorers  # it imports this module
 
     tokenizer = build_tiny_tokenizer()
@@ -166,4 +168,5 @@ def build_tiny_sdxl(directory: Path, seed: int = 0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     pipeline.save_pretrained(directory, safe_serialization=True)
     build_tiny_scorers(directory / "scorers", seed)
+    build_tiny_safety(directory / "safety")
     return directory

@@ -151,6 +151,50 @@ def check_scorers(settings: Settings) -> Finding:
     return Finding("Scoring models", True, f"{' and '.join(references)} are available locally")
 
 
+def check_safety(settings: Settings) -> Finding:
+    """A warning, not a failure: the engine runs without its classifier, but every picture
+    that needs a check is then withheld (never posted unchecked)."""
+    safety = settings.safety
+    if not safety.enabled:
+        return Finding("Safety model", True, "the safety filter is off (PETBOOTH_SAFETY__ENABLED)")
+    fix = (
+        "run `petbooth download-models` (needs network), set PETBOOTH_SAFETY__MODEL to a "
+        "local directory, or PETBOOTH_SAFETY__ENABLED=false (no picture is then checked)"
+    )
+    if not _available(safety.model):
+        return Finding(
+            "Safety model",
+            False,
+            f"not downloaded: {safety.model} (pictures outside age-restricted channels "
+            "would all be withheld)",
+            fix,
+            fatal=False,
+        )
+    problem = _unloadable(safety.model, safety.flag_labels)
+    if problem:
+        return Finding("Safety model", False, f"{safety.model}: {problem}", fix, fatal=False)
+    return Finding("Safety model", True, f"{safety.model} is available locally and loads")
+
+
+def _unloadable(reference: str, flag_labels: tuple[str, ...]) -> str | None:
+    """Why the safety model does not load from local files or cannot flag anything (None:
+    it works). On the CPU a ViT-base loads in about a second."""
+    from transformers import AutoModelForImageClassification
+
+    try:
+        model = AutoModelForImageClassification.from_pretrained(reference, local_files_only=True)
+    except (OSError, ValueError) as err:
+        lines = str(err).strip().splitlines()
+        return (lines[0] if lines else type(err).__name__)[:200]
+    labels = {str(name).lower() for name in model.config.id2label.values()}
+    if not labels & {label.lower() for label in flag_labels}:
+        return (
+            f"its labels {sorted(labels)} include none of PETBOOTH_SAFETY__FLAG_LABELS "
+            f"{list(flag_labels)}"
+        )
+    return None
+
+
 def _available(reference: str) -> bool:
     path = Path(reference).expanduser()
     if path.is_dir():
@@ -222,12 +266,13 @@ CHECKS: list[Callable[[Settings], Finding]] = [
     check_storage,
     check_models,
     check_scorers,
+    check_safety,
     check_database,
 ]
 
 
 # What only a machine that runs the engine needs; a bot-only install has no torch to ask.
-ENGINE_CHECKS = (check_gpu, check_models, check_scorers)
+ENGINE_CHECKS = (check_gpu, check_models, check_scorers, check_safety)
 
 
 def engine_installed() -> bool:

@@ -26,10 +26,11 @@ from engine.intake import (
     save_photos,
     validate_uploads,
 )
+from engine.orders.guild_rules import training_refusal
 from engine.orders.pet_names import name_problem, normalise_name
 from engine.settings import Settings, TrainingDefaults
 from engine.storage import Storage, open_storage
-from engine.store import Database, JobKind, JobState, Subject, jobs, subjects
+from engine.store import Database, JobKind, JobState, Subject, Transaction, jobs, subjects
 from engine.store.records import NewPhoto
 from engine.store.subjects import SubjectExistsError
 
@@ -127,6 +128,9 @@ async def enrol_subject(
         raise EnrollmentRefused(problems)
     name, class_noun = normalise_name(order.name), order.class_noun.strip().lower()
     await _check_owner_limits(db, settings, order.owner_id, name)
+    if order.guild_id is not None:  # before the photos take seconds to validate
+        async with db.transaction() as tx:
+            await _check_guild_rules(tx, order)
     limits = IntakeLimits.from_settings(settings)
     intake = await asyncio.to_thread(validate_uploads, uploads, limits)
     if not intake.ok:
@@ -146,6 +150,7 @@ async def enrol_subject(
             # have queued since the check above (the photos took seconds to validate).
             await tx.lock("owner", order.owner_id)
             await _check_owner_limits(db, settings, order.owner_id, name)
+            await _check_guild_rules(tx, order)  # the server's quotas, again
             subject = await subjects.create_tx(
                 tx, owner_id=order.owner_id, name=name, class_noun=class_noun
             )
@@ -192,11 +197,24 @@ async def _discard(storage: Storage, folder: Path) -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+async def _check_guild_rules(tx: Transaction, order: TrainingOrder) -> None:
+    """The server's pause switch and daily training quotas (none in DMs)."""
+    refusal = await training_refusal(tx, order.guild_id, order.owner_id)
+    if refusal is not None:
+        raise EnrollmentRefused([refusal])
+
+
 async def _check_owner_limits(db: Database, settings: Settings, owner_id: int, name: str) -> None:
     if await subjects.by_name(db, owner_id, name) is not None:
         raise EnrollmentRefused(
             [f"You already have a pet named {name!r}. Pick another name or /forget it first."]
         )
+    await check_active_trainings(db, settings, owner_id)
+
+
+async def check_active_trainings(db: Database, settings: Settings, owner_id: int) -> None:
+    """At most `max_active_trainings_per_user` trainings queued or running per owner; a
+    growth (engine/orders/growth.py) is a training too."""
     active = await jobs.list_jobs(db, owner_id=owner_id, states=[JobState.QUEUED, JobState.RUNNING])
     trainings = [j for j in active if j.kind is JobKind.TRAIN]
     if len(trainings) >= settings.max_active_trainings_per_user:

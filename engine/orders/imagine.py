@@ -4,19 +4,23 @@ so "same seed" and "reroll" are exact)."""
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.intake import sanitize_display_name
+from engine.orders.guild_rules import pictures_refusal
 from engine.orders.not_ready import not_ready_reason
 from engine.orders.pet_names import normalise_name
+from engine.orders.pet_tokens import TOK, TOK1, put_token, put_tokens, two_pet_problem
+from engine.orders.safety_check import needs_safety_check
 from engine.orders.styles import STYLES, styled
 from engine.settings import Settings
 from engine.store import Database, JobKind, JobState, Subject, SubjectStatus, jobs, subjects
 
-TOK = re.compile(r"\bTOK\b", re.IGNORECASE)
+if TYPE_CHECKING:
+    from engine.orders.variations import VariationOf
+
 # SDXL's native sizes (width, height) at 1024; scaled for other base resolutions.
 ASPECTS = {
     "square": (1024, 1024),
@@ -46,6 +50,7 @@ class ImagineOrder:
     owner_id: int
     prompt: str
     subject_name: str | None = None
+    with_pet: str | None = None  # a second pet in the same picture (TOK2), drawn with it
     negative_prompt: str | None = None
     count: int = 1
     seed: int | None = None
@@ -58,6 +63,10 @@ class ImagineOrder:
     guild_id: int | None = None
     channel_id: int | None = None
     out_dir: str | None = None  # `petbooth imagine --out`: the engine copies the PNGs there
+    variation_of: VariationOf | None = None  # Vary / Upscale: redrawn from a delivered picture
+    # The channel is age-restricted (threads: their parent): its pictures skip the safety
+    # filter. False unless the bot says so, so an entry point that forgets it is checked.
+    age_restricted: bool = False
 
     def problems(self, settings: Settings) -> list[str]:
         """Every problem with the order's fields, collected at once."""
@@ -89,6 +98,9 @@ class ImagineOrder:
             problems.append(f"Aspect must be one of: {', '.join(ASPECTS)}.")
         if self.style is not None and self.style not in STYLES:
             problems.append(f"Style must be one of: {', '.join(STYLES)}.")
+        two_pets = two_pet_problem(prompt, self.with_pet is not None)
+        if two_pets:
+            problems.append(two_pets)
         return problems
 
 
@@ -97,6 +109,7 @@ class ImagineQueued:
     job_id: int
     subject: Subject | None
     params: dict[str, Any]
+    second: Subject | None = None  # the order's `with_pet`
 
 
 def size_for(aspect: str, resolution: int) -> tuple[int, int]:
@@ -109,30 +122,13 @@ def _multiple_of_8(value: float) -> int:
     return max(8, round(value / 8) * 8)
 
 
-def put_token(prompt: str, subject: Subject) -> str:
-    """`TOK` (any case, whole word) becomes the token; a prompt without it gets the subject
-    anyway: the first mention of the class noun becomes "TOKEN class", or it is prefixed."""
-    if TOK.search(prompt):
-        return TOK.sub(subject.token, prompt)
-    noun = re.compile(rf"\b{re.escape(subject.class_noun)}\b", re.IGNORECASE)
-    if noun.search(prompt):
-        return noun.sub(f"{subject.token} {subject.class_noun}", prompt, count=1)
-    return f"a photo of {subject.token} {subject.class_noun}, {prompt}"
-
-
 async def pick_subject(db: Database, settings: Settings, order: ImagineOrder) -> Subject | None:
     """The pet named in the order, else the owner's latest ready one (None: plain SDXL). A
     pet that cannot draw yet is refused with what its training is doing."""
     if order.subject_name:
-        subject = await subjects.by_name(db, order.owner_id, normalise_name(order.subject_name))
-        if subject is None:
-            shown = sanitize_display_name(order.subject_name)[:40]
-            raise ImagineRefused([f"You have no pet named '{shown}'. /status lists yours."])
-        if subject.status is not SubjectStatus.READY:
-            raise ImagineRefused([await not_ready_reason(db, settings, subject)])
-        return subject
+        return await _ready_pet(db, settings, order.owner_id, order.subject_name)
     subject = await subjects.latest_ready(db, order.owner_id)
-    if subject is None and TOK.search(order.prompt):
+    if subject is None and (TOK.search(order.prompt) or TOK1.search(order.prompt)):
         mine = await subjects.list_for_owner(db, order.owner_id)  # none is ready
         waiting = [s for s in mine if s.status in _TRAINING_STATES]
         if mine:  # right after /train: the pet that is still training, named as such
@@ -143,17 +139,60 @@ async def pick_subject(db: Database, settings: Settings, order: ImagineOrder) ->
     return subject
 
 
+async def _ready_pet(db: Database, settings: Settings, owner_id: int, name: str) -> Subject:
+    subject = await subjects.by_name(db, owner_id, normalise_name(name))
+    if subject is None:
+        shown = sanitize_display_name(name)[:40]
+        raise ImagineRefused([f"You have no pet named '{shown}'. /status lists yours."])
+    if subject.status is not SubjectStatus.READY:
+        raise ImagineRefused([await not_ready_reason(db, settings, subject)])
+    return subject
+
+
+async def pick_pets(
+    db: Database, settings: Settings, order: ImagineOrder
+) -> tuple[Subject | None, Subject | None]:
+    """The order's pet and its `with_pet` (None: one pet). Two pets are the owner's, ready
+    and different; an unnamed first pet is the latest ready one that is not the second."""
+    if order.with_pet is None:
+        return await pick_subject(db, settings, order), None
+    second = await _ready_pet(db, settings, order.owner_id, order.with_pet)
+    if order.subject_name:
+        first = await _ready_pet(db, settings, order.owner_id, order.subject_name)
+    else:
+        mine = await subjects.list_for_owner(db, order.owner_id)
+        others = [s for s in mine if s.status is SubjectStatus.READY and s.id != second.id]
+        if not others:
+            raise ImagineRefused(
+                [f"{second.name} is your only ready pet: a picture of two needs another one."]
+            )
+        first = max(others, key=lambda s: (s.updated_at, s.id))  # as `latest_ready` orders
+    if first.id == second.id:
+        raise ImagineRefused(
+            [f"{first.name} is already the first pet: pick a different pet for `with_pet`."]
+        )
+    return first, second
+
+
+def _prompt_with_pets(prompt: str, first: Subject | None, second: Subject | None) -> str:
+    if first is None:
+        return prompt
+    return put_tokens(prompt, first, second) if second else put_token(prompt, first)
+
+
 async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder) -> ImagineQueued:
     problems = order.problems(settings)
     if problems:
         raise ImagineRefused(problems)
-    subject = await pick_subject(db, settings, order)
+    subject, second = await pick_pets(db, settings, order)
     gen = settings.generation
     width, height = size_for(order.aspect, gen.resolution)
+    if order.variation_of is not None:  # the picture's own size (twice it for an upscale)
+        width, height = order.variation_of.width, order.variation_of.height
     prompt = order.prompt.strip()
     steps = order.steps or gen.steps
     drawn, negative = styled(
-        put_token(prompt, subject) if subject else prompt,
+        _prompt_with_pets(prompt, subject, second),
         (order.negative_prompt or "").strip(),
         order.style,
     )
@@ -174,12 +213,22 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
         "aspect": order.aspect,
         "checkpoint_step": order.checkpoint_step,
         "lora_scale": order.lora_scale,
+        "with_subject_id": second.id if second else None,  # its LoRA in the second slot
+        "safety_check": await needs_safety_check(
+            db, settings, order.guild_id, order.channel_id, order.age_restricted
+        ),
     }
+    if order.variation_of is not None:
+        params.update(order.variation_of.params())
     if order.out_dir:
         params["out_dir"] = order.out_dir
     async with db.transaction() as tx:  # the count and the insert under one write lock
         await tx.lock("owner", order.owner_id)  # PostgreSQL: per owner; SQLite: already held
         await _check_waiting_limit(db, settings, order.owner_id)
+        # The server's pause and daily quotas (none in DMs), under its lock on PostgreSQL.
+        refusal = await pictures_refusal(tx, order.guild_id, order.owner_id, order.count)
+        if refusal is not None:
+            raise ImagineRefused([refusal])
         job_id = await jobs.enqueue_tx(
             tx,
             JobKind.GENERATE,
@@ -191,7 +240,7 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
             total_steps=steps,
             max_attempts=settings.max_attempts,
         )
-    return ImagineQueued(job_id, subject, params)
+    return ImagineQueued(job_id, subject, params, second)
 
 
 async def _check_waiting_limit(db: Database, settings: Settings, owner_id: int) -> None:

@@ -45,7 +45,7 @@ async def find_pet(db: Database, name: str, owner_id: int | None) -> Subject:
 
 
 async def scores_report(db: Database, settings: Settings, subject: Subject) -> ScoresReport:
-    job_id = await scores.latest_training(db, subject.id)
+    job_id = await subjects.model_job(db, subject.id)  # a growth's scores: once it wins
     scored = await scores.for_job(db, job_id) if job_id is not None else []
     recommended = subject.recommended_step
     if subject.status is not SubjectStatus.READY:  # still training: what the rule says now

@@ -3,10 +3,11 @@ by the bot and the engine.
 
 Modules by table: ``jobs`` (the queue), ``endings`` (the one way each job ends), ``events``
 (the outbox), ``subjects`` (pets and their photos), ``engines`` (liveness), ``scores``
-(checkpoint scores). ``Database`` owns the connection (``database`` for SQLite, ``postgres``
-for a ``postgresql://`` URL) and hands out ``Transaction``s; ``migrate`` owns the schema
-(``migrations/sqlite/``, ``migrations/postgres/``). A function that must commit together
-with others takes a ``Transaction`` and ends in ``_tx``.
+(checkpoint scores), ``guilds`` (per-server rules, quota use). ``Database`` owns the
+connection (``database`` for SQLite, ``postgres`` for a ``postgresql://`` URL) and hands
+out ``Transaction``s; ``migrate`` owns the schema (``migrations/sqlite/``,
+``migrations/postgres/``). A function that must commit together with others takes a
+``Transaction`` and ends in ``_tx``.
 
 Concurrency: every transaction in engine/ and bot/, and why it is atomic on both backends.
 SQLite runs each under ``BEGIN IMMEDIATE`` (one writer at a time across processes), so
@@ -29,6 +30,9 @@ read-then-write is atomic there. PostgreSQL runs them at READ COMMITTED, several
   token (``subjects.pick_token``) are read-then-write: ``tx.lock("owner", owner_id)``
   (``pg_advisory_xact_lock``) before the checks; UNIQUE (owner_id, name) backs the names.
 - ``orders.imagine``: the owner's waiting-pictures limit: ``tx.lock("owner", owner_id)``.
+- ``orders.guild_rules`` (inside enrolment's and imagine's transactions): a server's daily
+  quotas: ``tx.lock("guild", guild_id)`` after the owner's lock (always in that order).
+  ``guilds.change`` (/server): read-edit-upsert under ``tx.lock("guild-settings", id)``.
 - ``training.progress`` preview: "has this step a preview event yet, else add one":
   ``tx.lock("job", job_id)``; its progress transaction and ``scores.record_tx`` (an upsert)
   are single-statement writes.
@@ -44,7 +48,7 @@ On PostgreSQL ``tx.now`` is the database's clock (every machine's leases on one 
 unless the caller passed a clock to ``Database.open`` (tests do).
 """
 
-from engine.store import endings, engines, events, jobs, scores, subjects
+from engine.store import endings, engines, events, guilds, jobs, scores, subjects
 from engine.store.database import ConstraintError, Database, Transaction
 from engine.store.migrate import SchemaError, migrate
 from engine.store.records import (
@@ -78,6 +82,7 @@ __all__ = [
     "endings",
     "engines",
     "events",
+    "guilds",
     "jobs",
     "migrate",
     "scores",

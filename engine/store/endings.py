@@ -10,6 +10,11 @@ pet's status in ONE transaction, so no reader ever sees a failed job whose pet s
 | cancelled  | cancelled   | cancelled   | failed                    |
 | released   | queued      | queued      | pending (waits its turn)  |
 
+A growth (/grow: a training of a pet that already has a model) leaves its pet ready with
+its old model until it succeeds; then the pet switches to the new one (``model_job_id``)
+and forgets a step picked from the old training. Failed or cancelled, it drops the photos
+it added.
+
 A running job ends only for the engine that holds it (``engine_id``): after its lease ran
 out and another engine claimed it, the first engine's ending changes nothing and returns
 False, and the job's new holder reports. ``fail_tx`` and ``cancel_queued_tx`` join the
@@ -25,7 +30,12 @@ from typing import Any
 from engine.store.database import JOBS_CHANNEL, Database, Transaction
 from engine.store.events import append_event_tx
 from engine.store.records import EventKind, JobKind, JobState, SubjectStatus
-from engine.store.subjects import set_status_tx
+from engine.store.subjects import (
+    adopt_model_tx,
+    drop_grown_photos_tx,
+    growing_tx,
+    set_status_tx,
+)
 
 
 @dataclass(frozen=True)
@@ -68,11 +78,20 @@ async def _end_tx(
         return False
     await append_event_tx(tx, job_id, ending.event, payload, files)
     if JobKind(row[0]) is JobKind.TRAIN and row[1] is not None:
-        await set_status_tx(tx, row[1], ending.pet, lora_path=lora_path)
-        if ending is _SUCCEEDED:  # NULL when nothing was scored: the final step is used
-            await tx.execute(
-                "UPDATE subjects SET recommended_step = ? WHERE id = ?", (recommended_step, row[1])
+        growing = await growing_tx(tx, row[1], job_id)
+        if ending is _SUCCEEDED:  # recommended NULL when nothing was scored: the final step
+            await adopt_model_tx(
+                tx,
+                row[1],
+                job_id,
+                lora_path=lora_path,
+                recommended_step=recommended_step,
+                keep_pick=not growing,
             )
+        elif growing:  # the pet keeps drawing with its model; the growth's photos go
+            await drop_grown_photos_tx(tx, job_id)
+        else:
+            await set_status_tx(tx, row[1], ending.pet)
     return True
 
 
@@ -140,6 +159,7 @@ async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -
             return False
         await append_event_tx(tx, job_id, EventKind.QUEUED, {"step": step})
         await tx.notify(JOBS_CHANNEL)
-        if JobKind(row[0]) is JobKind.TRAIN and row[1] is not None:
+        training = JobKind(row[0]) is JobKind.TRAIN and row[1] is not None
+        if training and not await growing_tx(tx, row[1], job_id):  # a growing pet stays ready
             await set_status_tx(tx, row[1], SubjectStatus.PENDING)
         return True

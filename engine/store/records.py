@@ -60,6 +60,7 @@ class Subject:
     created_at: float
     updated_at: float
     recommended_step: int | None = None  # the engine's pick from the scores; None: final step
+    model_job_id: int | None = None  # the training its model (and checkpoints) come from
 
     @classmethod
     def from_row(cls, row: Row) -> Subject:
@@ -85,6 +86,7 @@ class Photo(NewPhoto):
     id: int
     subject_id: int
     created_at: float
+    grown_by_job_id: int | None = None  # the /grow that added it; None: enrolled with the pet
 
     @classmethod
     def from_row(cls, row: Row) -> Photo:

@@ -41,15 +41,78 @@ async def create_tx(tx: Transaction, *, owner_id: int, name: str, class_noun: st
     return Subject.from_row(row)
 
 
-async def add_photos_tx(tx: Transaction, subject_id: int, photos: Sequence[NewPhoto]) -> None:
+async def add_photos_tx(
+    tx: Transaction,
+    subject_id: int,
+    photos: Sequence[NewPhoto],
+    *,
+    grown_by_job_id: int | None = None,
+) -> None:
+    """A pet's photos; `grown_by_job_id` names the growth (/grow) that adds them."""
     await tx.executemany(
         """INSERT INTO photos (subject_id, path, source_name, sha256, size_bytes, width, height,
-                               created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
+                               created_at, grown_by_job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
         [
-            (subject_id, p.path, p.source_name, p.sha256, p.size_bytes, p.width, p.height, tx.now)
+            (
+                subject_id,
+                p.path,
+                p.source_name,
+                p.sha256,
+                p.size_bytes,
+                p.width,
+                p.height,
+                tx.now,
+                grown_by_job_id,
+            )
             for p in photos
         ],
     )
+
+
+async def model_job(db: Database, subject_id: int) -> int | None:
+    """The training whose LoRA and checkpoints the pet draws with; before its first training
+    succeeds, its latest training (a preview's step may be picked while it runs)."""
+    row = await db.fetch_one(
+        """SELECT COALESCE(model_job_id, (SELECT max(id) FROM jobs WHERE subject_id = subjects.id
+                                           AND kind = 'train'))
+           FROM subjects WHERE id = ?""",
+        (subject_id,),
+    )
+    return int(row[0]) if row is not None and row[0] is not None else None
+
+
+async def growing_tx(tx: Transaction, subject_id: int, job_id: int) -> bool:
+    """Whether training `job_id` grows a pet that already draws with another training's model
+    (it then keeps that model until the growth succeeds)."""
+    row = await tx.fetch_one("SELECT model_job_id FROM subjects WHERE id = ?", (subject_id,))
+    return row is not None and row[0] is not None and int(row[0]) != job_id
+
+
+async def adopt_model_tx(
+    tx: Transaction,
+    subject_id: int,
+    job_id: int,
+    *,
+    lora_path: str | None,
+    recommended_step: int | None,
+    keep_pick: bool,
+) -> None:
+    """Training `job_id` succeeded: the pet is ready and draws with its LoRA. A pick made
+    from another training's previews names that training's step: it goes (`keep_pick`
+    False) when the pet switches models."""
+    await tx.execute(
+        """UPDATE subjects SET status = 'ready', lora_path = COALESCE(?, lora_path),
+               recommended_step = ?, model_job_id = ?,
+               chosen_step = CASE WHEN ? THEN chosen_step ELSE NULL END, updated_at = ?
+           WHERE id = ?""",
+        (lora_path, recommended_step, job_id, keep_pick, tx.now, subject_id),
+    )
+
+
+async def drop_grown_photos_tx(tx: Transaction, job_id: int) -> None:
+    """A growth that failed or was cancelled takes its photos with it: the pet's photos stay
+    the ones its model learned (the files stay in the pet's folder until /forget)."""
+    await tx.execute("DELETE FROM photos WHERE grown_by_job_id = ?", (job_id,))
 
 
 async def get(db: Database, subject_id: int) -> Subject | None:

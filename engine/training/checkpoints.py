@@ -77,6 +77,12 @@ def apply_lora(unet: UNet2DConditionModel, lora: dict[str, torch.Tensor]) -> Non
         raise ValueError(f"checkpoint LoRA does not match this UNet: {unexpected[:3]} ...")
 
 
+def start_from_lora(unet: UNet2DConditionModel, weights: Path) -> None:
+    """A growth's starting point: the pet's LoRA file loaded into the freshly added adapter
+    (the same rank; a file of another rank raises, and /grow refuses that case up front)."""
+    apply_lora(unet, load_file(weights))
+
+
 def save_checkpoint(
     job_dir: Path,
     step: int,

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 from engine.job_control import JobControl
 from engine.orders.checkpoint_choice import recommend_step, step_in_use
 from engine.orders.enrolment import resolve_config
-from engine.orders.lora_files import RESUME_ONLY_FILES, checkpoint_kept
+from engine.orders.growth import Growth, training_overrides
+from engine.orders.lora_files import RESUME_ONLY_FILES, job_checkpoint_kept
 from engine.scoring.plot import plot_scores
 from engine.settings import Settings
 from engine.storage import Storage, open_storage
@@ -34,18 +35,20 @@ async def build_request(db: Database, settings: Settings, job: Job) -> TrainRequ
     if subject is None:
         raise SubjectGoneError("The pet for this training was deleted.")
     photos = await subjects.photos(db, subject.id)
+    growth = Growth.from_params(job.params)
     return TrainRequest(
         job_dir=settings.job_dir(job.id),
         photo_paths=[settings.data_dir / photo.path for photo in photos],
         token=subject.token,
         class_noun=subject.class_noun,
-        config=resolve_config(settings.training, job.params),
+        config=resolve_config(settings.training, training_overrides(job.params)),
         base_model=settings.base_model,
         vae=settings.vae or None,
         device=settings.device,
         priors_dir=settings.priors_dir,
         generation=settings.generation,
         gpu_memory_gib=settings.gpu_memory_gib,
+        init_lora=settings.data_dir / growth.init_lora if growth and growth.init_lora else None,
     )
 
 
@@ -59,7 +62,9 @@ async def run_train_job(
     storage = open_storage(settings)
     await asyncio.to_thread(fetch_job_files, storage, request)
     assert job.subject_id is not None
-    await subjects.set_status(db, job.subject_id, SubjectStatus.TRAINING)
+    growth = Growth.from_params(job.params)
+    if growth is None:  # a growing pet stays ready: it draws with its old model meanwhile
+        await subjects.set_status(db, job.subject_id, SubjectStatus.TRAINING)
     progress.score_against(ScoringTarget(request.photo_paths, request.class_noun_prompts()))
     await progress.announce_drawn_previews(request.job_dir)  # a resumed job's loose ends
     result = await asyncio.to_thread(train_on, request, progress, resident)
@@ -67,7 +72,7 @@ async def run_train_job(
     if subject is None:
         raise SubjectGoneError("The pet for this training was deleted.")
     scored = await scores.for_job(db, job.id) if settings.scoring.enabled else []
-    recommended = await _recommendation(db, settings, subject.id, scored, result.steps)
+    recommended = await _recommendation(settings, job.id, scored, result.steps)
     in_use = step_in_use(replace(subject, recommended_step=recommended))
     files = _sample(request.job_dir, in_use.step)
     if scored:  # the chart of every checkpoint's scores, the step in use marked
@@ -91,6 +96,7 @@ async def run_train_job(
             "recommended_step": recommended,
             "step_in_use": {"step": in_use.step, "reason": in_use.reason},
             "scores": _scores_of(scored, in_use.step),
+            "grew": growth.announced() if growth else None,
         },
         [settings.data_relative(p) for p in files],
         lora_path=settings.data_relative(result.lora_dir),
@@ -99,13 +105,13 @@ async def run_train_job(
 
 
 async def _recommendation(
-    db: Database, settings: Settings, subject_id: int, scored: list[CheckpointScore], final: int
+    settings: Settings, job_id: int, scored: list[CheckpointScore], final: int
 ) -> int | None:
     """The recommended step (see `recommend_step`) among the steps /imagine can load: the
     final one, and every checkpoint whose LoRA weights are still in storage."""
     choosable = {final}
     for score in scored:
-        if await checkpoint_kept(db, settings, subject_id, score.step):
+        if await job_checkpoint_kept(settings, job_id, score.step):
             choosable.add(score.step)
     return recommend_step(scored, choosable, settings.scoring.prompt_margin)
 
@@ -117,6 +123,8 @@ def fetch_job_files(storage: Storage, request: TrainRequest) -> None:
     resumes from its newest uploaded checkpoint as if the first machine had gone on."""
     for photo in request.photo_paths:
         storage.fetch(storage.key_of(photo))
+    if request.init_lora is not None:  # a growth continues from the pet's model
+        storage.fetch(storage.key_of(request.init_lora))
     job = storage.key_of(request.job_dir)
     stored = storage.list_keys(job)
     resumable = {

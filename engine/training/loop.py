@@ -42,7 +42,7 @@ from engine.intake import Bucket, Framed
 from engine.models.loading import load_pipeline, resolve_device
 from engine.models.sampling import StopRequested, generation_scheduler
 from engine.training.cache import TrainingCache, build_cache, encode_prompt, frame_photos
-from engine.training.checkpoints import replace_directory, save_lora
+from engine.training.checkpoints import replace_directory, save_lora, start_from_lora
 from engine.training.fit import LoraFit, apply_plan
 from engine.training.plan import TrainingPlan, caching_step_down, plan_training
 from engine.training.precision import memory_budget_gib, resolve_precision
@@ -113,6 +113,8 @@ def train_lora(
     )
     apply_plan(pipeline, plan)
     _add_lora(pipeline.unet, config.rank, config.seed)
+    if request.init_lora is not None:  # a growth goes on from the pet's model (a resumed
+        start_from_lora(pipeline.unet, request.init_lora)  # job's checkpoint overrides it)
     if config.compile_blocks:
         _compile_blocks(pipeline.unet)
     fit = LoraFit.start(pipeline, cache, request, precision, device, plan)

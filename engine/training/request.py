@@ -30,6 +30,8 @@ class TrainRequest:
     # /imagine's sampling: previews and class images are drawn exactly the same way.
     generation: GenerationDefaults = field(default_factory=GenerationDefaults)
     gpu_memory_gib: float | None = None  # the engine's budget (Settings); None: what is free
+    # A growth that continues (/grow mode:continue): the LoRA file the adapter starts from.
+    init_lora: Path | None = None
 
     @property
     def preview_steps(self) -> int:

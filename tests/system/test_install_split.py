@@ -31,7 +31,7 @@ TORCH_FREE = [
     "engine/cli.py",
 ]
 # Imports a torch-free module makes only after checking that the engine is installed.
-CHECKED_FIRST = {"engine/operations/doctor.py": {"torch", "huggingface_hub"}}
+CHECKED_FIRST = {"engine/operations/doctor.py": {"torch", "huggingface_hub", "transformers"}}
 
 
 def _name(requirement: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.generation.lora_slot import SLOT
+from engine.generation.lora_slot import SLOT, SLOT_2
 from engine.generation.render import generation_scheduler, render_images
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
@@ -121,6 +121,6 @@ def test_generation_between_training_steps_leaves_the_training_untouched(
         assert torch.allclose(tensor, got[key], rtol=0, atol=1e-7), key
     assert np.array_equal(hooks.images[0], fresh_images(tiny_model_dir, second, order())[0])
     unet = resident.pipeline.unet
-    assert set(unet.peft_config) == {SLOT}  # the training adapter is gone
+    assert set(unet.peft_config) == {SLOT, SLOT_2}  # the training adapter is gone
     assert not unet.is_gradient_checkpointing and not unet.training
     assert resident.pipeline.text_encoder_2.device == CPU
