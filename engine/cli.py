@@ -20,6 +20,8 @@ from engine.orders.styles import STYLES, shown_prompts
 from engine.settings import Settings
 
 if TYPE_CHECKING:
+    from engine.intake import IntakeResult, Upload
+    from engine.orders.enrolment import EnrollmentRefused
     from engine.orders.variations import Variation
     from engine.store import Database
 
@@ -247,17 +249,10 @@ def _tiny_model(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from engine.intake import Upload
     from engine.orders.enrolment import EnrollmentRefused, TrainingOrder, enrol_subject
 
-    uploads, missing = [], []
-    for path in args.photos:
-        if path.is_file():
-            uploads.append(Upload(filename=path.name, data=path.read_bytes()))
-        else:
-            missing.append(f"{path}: no such file")
-    if missing:
-        print("\n".join(missing), file=sys.stderr)
+    uploads = _read_uploads(args.photos)
+    if uploads is None:
         return 2
     overrides = {
         key: value
@@ -278,11 +273,8 @@ def _train(args: argparse.Namespace) -> int:
         try:
             enrolled = await enrol_subject(db, settings, order, uploads)
         except EnrollmentRefused as refused:
-            rejected = refused.intake.rejected if refused.intake is not None else []
-            files = [f"{r.filename}: {r.reason}" for r in rejected]
-            return _refused("Training", [*refused.reasons, *files])
-        for rejection in enrolled.intake.rejected:
-            print(f"skipped {rejection.filename}: {rejection.reason}", file=sys.stderr)
+            return _enrolment_refused("Training", refused)
+        _skipped(enrolled.intake)
         for warning in enrolled.intake.warnings:
             print(f"warning: {warning}", file=sys.stderr)
         pet, config = enrolled.subject, enrolled.config
@@ -298,15 +290,12 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _grow(args: argparse.Namespace) -> int:
-    from engine.intake import Upload
     from engine.orders.enrolment import EnrollmentRefused
     from engine.orders.growth import GrowthMode, GrowthOrder, grow_subject
 
-    missing = [f"{path}: no such file" for path in args.photos if not path.is_file()]
-    if missing:
-        print("\n".join(missing), file=sys.stderr)
+    uploads = _read_uploads(args.photos)
+    if uploads is None:
         return 2
-    uploads = [Upload(filename=path.name, data=path.read_bytes()) for path in args.photos]
     mode = GrowthMode.FRESH if args.fresh else GrowthMode.CONTINUE
     order = GrowthOrder(owner_id=args.owner, name=args.name, mode=mode)
     settings = Settings()
@@ -315,11 +304,8 @@ def _grow(args: argparse.Namespace) -> int:
         try:
             grown = await grow_subject(db, settings, order, uploads)
         except EnrollmentRefused as refused:
-            rejected = refused.intake.rejected if refused.intake is not None else []
-            files = [f"{r.filename}: {r.reason}" for r in rejected]
-            return _refused("Growth", [*refused.reasons, *files])
-        for rejection in grown.intake.rejected:
-            print(f"skipped {rejection.filename}: {rejection.reason}", file=sys.stderr)
+            return _enrolment_refused("Growth", refused)
+        _skipped(grown.intake)
         growth = grown.growth
         return _queued(
             grown.job_id,
@@ -329,6 +315,28 @@ def _grow(args: argparse.Namespace) -> int:
         )
 
     return _with_database(settings, queue)
+
+
+def _read_uploads(paths: list[Path]) -> list[Upload] | None:
+    """The photo files as uploads; None (each missing one said on stderr) if any is missing."""
+    from engine.intake import Upload
+
+    missing = [f"{path}: no such file" for path in paths if not path.is_file()]
+    if missing:
+        print("\n".join(missing), file=sys.stderr)
+        return None
+    return [Upload(filename=path.name, data=path.read_bytes()) for path in paths]
+
+
+def _enrolment_refused(what: str, refused: EnrollmentRefused) -> int:
+    """A refused training or growth: its reasons, then each photo it could not use."""
+    rejected = refused.intake.rejected if refused.intake is not None else []
+    return _refused(what, [*refused.reasons, *(f"{r.filename}: {r.reason}" for r in rejected)])
+
+
+def _skipped(intake: IntakeResult) -> None:
+    for rejection in intake.rejected:
+        print(f"skipped {rejection.filename}: {rejection.reason}", file=sys.stderr)
 
 
 def _refused(what: str, reasons: list[str]) -> int:
@@ -411,14 +419,15 @@ def _variation_parsers(sub: argparse._SubParsersAction) -> None:
 def _redraw(args: argparse.Namespace, kind: Variation) -> int:
     """`petbooth vary` and `petbooth upscale`: the picture's own order, redrawn from it."""
     from engine.orders.imagine import ImagineRefused, enqueue_imagine
-    from engine.orders.variations import command_line_order, describe_variation
+    from engine.orders.repeat import variation_order
+    from engine.orders.variations import describe_variation
 
     settings = Settings()
     out_dir = str(args.out.resolve()) if args.out is not None else None
 
     async def queue(db: Database) -> int:
         try:
-            order = await command_line_order(
+            order = await variation_order(
                 db, settings, args.owner, args.job, args.picture, kind, out_dir=out_dir
             )
             queued = await enqueue_imagine(db, settings, order)

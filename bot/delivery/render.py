@@ -164,7 +164,9 @@ def pictures_view(job: Job, event: Event) -> discord.ui.View:
     """Reroll / More / Delete, and under them Vary / Upscale for each delivered picture
     (numbered as the event's files, which is how the engine finds picture N again)."""
     view = generation_view(job.id)
-    upscaled = job.params.get("variation") == "upscale"
+    # Larger than the configured resolution (an upscale, or a variation of one) is exactly
+    # when twice the size would pass the 2x limit `picture_to_redraw` refuses.
+    upscaled = bool(job.params.get("tiled_vae"))
     for item in variation_items(job.id, len(event.files), upscaled):
         view.add_item(item)
     return view

@@ -1,4 +1,4 @@
-"""Queueing pictures, for /imagine and for the reroll / more buttons on its results."""
+"""Queueing pictures, for /imagine and for the buttons on its results (reroll, more, vary)."""
 
 from __future__ import annotations
 
@@ -18,10 +18,11 @@ from engine.orders.imagine import (
     enqueue_imagine,
 )
 from engine.orders.liveness import live_engines
+from engine.orders.repeat import order_repeating
 from engine.orders.status import build_status, duration
 from engine.orders.styles import shown_prompts
-from engine.orders.variations import VariationOf, describe_variation
-from engine.store import Database, Job, Subject, subjects
+from engine.orders.variations import describe_variation
+from engine.store import Database, Job
 
 if TYPE_CHECKING:
     from bot.client import PetBooth
@@ -31,8 +32,7 @@ async def queue_order(bot: PetBooth, order: ImagineOrder) -> ImagineQueued:
     try:
         return await enqueue_imagine(bot.db, bot.settings, order)
     except ImagineRefused as refused:
-        # `code` in the reasons is meant (an example prompt); a pet's name around it is not
-        raise UserError("\n".join(safe_keeping_code(r) for r in refused.reasons)) from refused
+        raise refusal(refused) from refused
 
 
 async def queued_text(bot: PetBooth, queued: ImagineQueued) -> str:
@@ -66,40 +66,23 @@ async def order_like(
 ) -> ImagineOrder:
     """The same request as ``job``, from where the button was pressed, with ``seed``
     (None: a fresh random one)."""
-    params = job.params
-    subject = await subjects.get(db, job.subject_id) if job.subject_id is not None else None
-    second = await _second_pet(db, params)
-    return ImagineOrder(
-        owner_id=job.owner_id,
-        prompt=params.get("raw_prompt") or params["prompt"],
-        subject_name=subject.name if subject else None,
-        with_pet=second.name if second else None,
-        # What the owner typed: the style's words are added again when it is queued.
-        negative_prompt=params.get("raw_negative_prompt", params.get("negative_prompt")) or None,
-        count=int(params.get("count", 1)),
-        seed=seed if seed is not None else secrets.randbelow(MAX_SEED + 1),
-        steps=params.get("steps"),
-        guidance_scale=params.get("guidance_scale"),
-        aspect=params.get("aspect", "square"),
-        checkpoint_step=params.get("checkpoint_step"),
-        lora_scale=float(params.get("lora_scale", 1.0)),  # 1.0: queued before it existed
-        style=params.get("style"),
-        variation_of=VariationOf.from_params(params),  # a reroll of a variation varies again
-        guild_id=interaction.guild_id,
-        channel_id=interaction.channel_id,
-        age_restricted=age_restricted(interaction),  # this channel decides, not the first's
-    )
+    try:
+        return await order_repeating(
+            db,
+            job,
+            seed=seed if seed is not None else secrets.randbelow(MAX_SEED + 1),
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            age_restricted=age_restricted(interaction),  # this channel decides, not the first's
+        )
+    except ImagineRefused as refused:
+        raise refusal(refused) from refused
 
 
-async def _second_pet(db: Database, params: dict[str, object]) -> Subject | None:
-    """The picture's second pet, if it had one (the job belongs to the first)."""
-    second_id = params.get("with_subject_id")
-    if not isinstance(second_id, int):
-        return None
-    second = await subjects.get(db, second_id)
-    if second is None:
-        raise UserError("The second pet in this picture was deleted: use /imagine without it.")
-    return second
+def refusal(refused: ImagineRefused) -> UserError:
+    """The engine's reasons, one a line, for Discord: `code` in them is meant (an example
+    prompt); a pet's name around it is not."""
+    return UserError("\n".join(safe_keeping_code(r) for r in refused.reasons))
 
 
 def next_seed(job: Job) -> int:

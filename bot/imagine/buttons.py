@@ -35,7 +35,9 @@ _GONE = {
 }
 
 
-async def _own_generation(interaction: discord.Interaction, job_id: int, action: str) -> Job:
+async def own_generation(interaction: discord.Interaction, job_id: int, action: str) -> Job:
+    """The `generate` job whose pictures a button is under, when its presser asked for
+    them; else the UserError that says why `action` (a key of _MAY) is not theirs to do."""
     job = await jobs.get(petbooth_of(interaction).db, job_id)
     if job is None or job.kind is not JobKind.GENERATE:
         raise UserError(_GONE[action])
@@ -80,7 +82,7 @@ class GenerationButton(
 
     async def _press(self, interaction: discord.Interaction) -> None:
         if self.action == "delete":
-            await _own_generation(interaction, self.job_id, "delete")
+            await own_generation(interaction, self.job_id, "delete")
             await interaction.response.defer()
             if interaction.message is not None:
                 await interaction.message.delete()
@@ -91,7 +93,7 @@ class GenerationButton(
                 await asyncio.to_thread(storage.delete_folder, pictures.as_posix())
             return
         bot = petbooth_of(interaction)
-        job = await _own_generation(interaction, self.job_id, self.action)
+        job = await own_generation(interaction, self.job_id, self.action)
         await ensure_may(interaction, "imagine")  # where it is pressed: this server's rules
         seed = next_seed(job) if self.action == "more" else None
         queued = await queue_order(bot, await order_like(bot.db, job, interaction, seed=seed))

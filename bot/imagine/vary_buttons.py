@@ -13,12 +13,13 @@ import discord
 
 from bot.client import petbooth_of
 from bot.errors import UserError, guarded
-from bot.imagine._orders import order_like, queue_order, queued_text
-from bot.imagine.buttons import _own_generation
-from bot.utils.format import safe_keeping_code
+from bot.imagine._orders import queue_order, queued_text, refusal
+from bot.imagine.buttons import own_generation
+from bot.utils.channels import age_restricted
 from bot.utils.guild_rules import ensure_may
 from engine.orders.imagine import ImagineRefused
-from engine.orders.variations import VARIATIONS, Variation, as_variation, picture_to_redraw
+from engine.orders.repeat import variation_order
+from engine.orders.variations import VARIATIONS, Variation
 
 _ROW = 1  # under Reroll / More like these / Delete
 _KINDS: dict[str, Variation] = {kind: kind for kind in VARIATIONS}  # a menu value's kind
@@ -34,17 +35,22 @@ async def redraw(
 ) -> None:
     """Queue a variation or upscale of picture `picture` (1-based) of the presser's job."""
     bot = petbooth_of(interaction)
-    job = await _own_generation(interaction, job_id, "vary")
+    job = await own_generation(interaction, job_id, "vary")
     await ensure_may(interaction, "imagine")  # where it is pressed: this server's rules
     try:
-        variation = await picture_to_redraw(
-            bot.db, bot.settings, job.owner_id, job.id, picture, kind
+        order = await variation_order(
+            bot.db,
+            bot.settings,
+            job.owner_id,
+            job.id,
+            picture,
+            kind,
+            guild_id=interaction.guild_id,
+            channel_id=interaction.channel_id,
+            age_restricted=age_restricted(interaction),  # this channel decides
         )
     except ImagineRefused as refused:
-        raise UserError("\n".join(safe_keeping_code(r) for r in refused.reasons)) from refused
-    order = as_variation(
-        bot.settings, await order_like(bot.db, job, interaction, seed=None), variation
-    )
+        raise refusal(refused) from refused
     queued = await queue_order(bot, order)
     await interaction.response.send_message(await queued_text(bot, queued), ephemeral=True)
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from bot.client import PetBooth
 
 MAX_DAILY_LIMIT = 100_000  # a sanity bound for a typo, far above any GPU's day of work
+_SWITCHES = {"paused": "Pause", "safety_filter": "Safety filter"}  # how replies name them
 
 
 class Server(commands.Cog):
@@ -117,30 +118,38 @@ class Server(commands.Cog):
             ephemeral=True,
         )
 
+    async def _switch(
+        self,
+        interaction: discord.Interaction,
+        field: Literal["paused", "safety_filter"],
+        state: Literal["on", "off"],
+        said: tuple[str, str],
+    ) -> None:
+        """Turn a rule on or off; the reply says it, what it was and `said` (on, off)."""
+        changes: dict[str, Any] = {field: state == "on"}
+        before, after = await self._change(interaction, lambda r: replace(r, **changes))
+        now: bool = getattr(after, field)
+        label = _SWITCHES[field]
+        was = f"(was: {on_off(getattr(before, field))})"
+        text = f"{label}: {on_off(now)} {was}. {said[0] if now else said[1]}"
+        await interaction.response.send_message(text, ephemeral=True)
+
     @server.command(name="pause", description="Stop or restart /train and /imagine here")
     @app_commands.describe(state="on: refuse new trainings and pictures; off: accept them")
     async def pause(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
-        before, after = await self._change(interaction, lambda r: replace(r, paused=state == "on"))
-        was = f"(was: {on_off(before.paused)})"
-        text = (
-            f"Pause: on {was}. /train, /imagine and the picture buttons refuse until "
-            "`/server pause state:off`; jobs already queued still finish."
-            if after.paused
-            else f"Pause: off {was}. Members may /train and /imagine again."
+        said = (
+            "/train, /grow, /imagine and the picture buttons refuse until "
+            "`/server pause state:off`; jobs already queued still finish.",
+            "Members may /train and /imagine again.",
         )
-        await interaction.response.send_message(text, ephemeral=True)
+        await self._switch(interaction, "paused", state, said)
 
     @server.command(name="safety", description="Check pictures before they are posted here")
     @app_commands.describe(state="on: check every picture (default); off: post them unchecked")
     async def safety(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
-        before, after = await self._change(
-            interaction, lambda r: replace(r, safety_filter=state == "on")
+        said = (
+            "Pictures queued from now on are checked before they are posted (not in "
+            "age-restricted channels).",
+            "Pictures queued from now on are posted unchecked.",
         )
-        was = f"(was: {on_off(before.safety_filter)})"
-        text = (
-            f"Safety filter: on {was}. Pictures queued from now on are checked before they "
-            "are posted (not in age-restricted channels)."
-            if after.safety_filter
-            else f"Safety filter: off {was}. Pictures queued from now on are posted unchecked."
-        )
-        await interaction.response.send_message(text, ephemeral=True)
+        await self._switch(interaction, "safety_filter", state, said)

@@ -30,6 +30,16 @@ def _short_field(label: str, example: str, custom_id: str) -> discord.ui.TextInp
     )
 
 
+async def _allowed_photos(
+    interaction: discord.Interaction, photos: dict[str, discord.Attachment | None]
+) -> list[discord.Attachment]:
+    """/train's and /grow's start: the server's rules before the photos are downloaded,
+    then the defer (downloads take longer than Discord's 3 s), then the photos given."""
+    await ensure_may(interaction, "train")
+    await interaction.response.defer(ephemeral=True, thinking=True)
+    return [a for a in photos.values() if a is not None]
+
+
 class TrainModal(discord.ui.Modal, title="Train a pet"):
     """Asks for what a message's photos cannot say: the pet's name and what it is."""
 
@@ -91,9 +101,7 @@ class Train(commands.Cog):
         pet_class: app_commands.Range[str, 1, 32],
         **photos: discord.Attachment | None,
     ) -> None:
-        await ensure_may(interaction, "train")  # before the photos are downloaded
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        attachments = [a for a in photos.values() if a is not None]
+        attachments = await _allowed_photos(interaction, photos)
         await enrol_and_reply(self.bot, self.locks, interaction, name, pet_class, attachments)
 
     @app_commands.command(name="grow", description="Add photos to a pet and train it again")
@@ -110,9 +118,7 @@ class Train(commands.Cog):
         mode: Literal["continue", "fresh"] = "continue",
         **photos: discord.Attachment | None,
     ) -> None:
-        await ensure_may(interaction, "train")  # a growth is a training
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        attachments = [a for a in photos.values() if a is not None]
+        attachments = await _allowed_photos(interaction, photos)  # a growth is a training
         await grow_and_reply(self.bot, self.locks, interaction, name, GrowthMode(mode), attachments)
 
     async def train_from_message(

@@ -7,13 +7,10 @@ from typing import TYPE_CHECKING
 
 import discord
 
-from bot.errors import UserError
-from bot.train._downloads import download
-from bot.train._enrol import refusal_text
+from bot.train._enrol import download_and_queue, skipped_text
 from bot.train._user_locks import UserLocks
-from bot.utils.format import MESSAGE_LIMIT, bullet_list, clip, safe
+from bot.utils.format import clip, safe
 from engine.intake import Rejection
-from engine.orders.enrolment import EnrollmentRefused
 from engine.orders.growth import Grown, GrowthMode, GrowthOrder, grow_subject
 
 if TYPE_CHECKING:
@@ -29,7 +26,6 @@ async def grow_and_reply(
     attachments: Sequence[discord.Attachment],
 ) -> None:
     """Call after deferring: downloads and validation take longer than Discord's 3 s."""
-    downloaded = await download(attachments, bot.settings.max_file_bytes)
     order = GrowthOrder(
         owner_id=interaction.user.id,
         name=name,
@@ -37,13 +33,16 @@ async def grow_and_reply(
         guild_id=interaction.guild_id,
         channel_id=interaction.channel_id,
     )
-    try:
-        async with locks.hold(order.owner_id):  # /train's lock: one training per user
-            grown = await grow_subject(bot.db, bot.settings, order, downloaded.uploads)
-    except EnrollmentRefused as refused:
-        raise UserError(refusal_text(refused, downloaded.refused)) from refused
+    grown, refused_files = await download_and_queue(  # /train's lock: a growth is a training
+        bot,
+        locks,
+        interaction,
+        attachments,
+        lambda uploads: grow_subject(bot.db, bot.settings, order, uploads),
+        "Growth",
+    )
     await interaction.followup.send(
-        grown_text(grown, downloaded.refused),
+        grown_text(grown, refused_files),
         file=discord.File(grown.contact_sheet, filename="contact-sheet.jpg"),
         ephemeral=True,
         allowed_mentions=discord.AllowedMentions.none(),
@@ -63,7 +62,4 @@ def grown_text(grown: Grown, refused_files: Sequence[Rejection]) -> str:
         f"it will train on). Until it is ready, /imagine draws {name} with its current model."
     )
     skipped = [*refused_files, *grown.intake.rejected]
-    if not skipped:
-        return clip(head)
-    lines = [f"`{safe(r.filename)}`: {safe(r.reason)}" for r in skipped]
-    return clip(f"{head}\nSkipped:\n{bullet_list(lines, MESSAGE_LIMIT - len(head) - 40)}")
+    return clip(f"{head}\n{skipped_text(head, skipped)}" if skipped else head)

@@ -154,21 +154,7 @@ async def enrol_subject(
             subject = await subjects.create_tx(
                 tx, owner_id=order.owner_id, name=name, class_noun=class_noun
             )
-            await subjects.add_photos_tx(
-                tx,
-                subject.id,
-                [
-                    NewPhoto(
-                        settings.data_relative(path),
-                        photo.source_name,
-                        photo.sha256,
-                        size,
-                        photo.width,
-                        photo.height,
-                    )
-                    for photo, (path, size) in zip(intake.accepted, saved, strict=True)
-                ],
-            )
+            await subjects.add_photos_tx(tx, subject.id, photo_rows(settings, intake, saved))
             job_id = await jobs.enqueue_tx(
                 tx,
                 JobKind.TRAIN,
@@ -181,16 +167,34 @@ async def enrol_subject(
                 max_attempts=settings.max_attempts,
             )
     except SubjectExistsError as err:
-        await _discard(storage, folder)
+        await discard_folder(storage, folder)
         raise EnrollmentRefused([str(err) + " Pick another name or /forget it first."]) from err
     except BaseException:
-        await _discard(storage, folder)
+        await discard_folder(storage, folder)
         raise
     return Enrolled(subject, job_id, intake, sheet, config)
 
 
-async def _discard(storage: Storage, folder: Path) -> None:
-    """The files of an enrolment that placed no rows, in storage and in the data dir."""
+def photo_rows(
+    settings: Settings, intake: IntakeResult, saved: list[tuple[Path, int]]
+) -> list[NewPhoto]:
+    """The rows of the accepted photos, as `save_photos` wrote them (path, size)."""
+    return [
+        NewPhoto(
+            settings.data_relative(path),
+            photo.source_name,
+            photo.sha256,
+            size,
+            photo.width,
+            photo.height,
+        )
+        for photo, (path, size) in zip(intake.accepted, saved, strict=True)
+    ]
+
+
+async def discard_folder(storage: Storage, folder: Path) -> None:
+    """The files of an enrolment or a growth that placed no rows, in storage and in the
+    data dir."""
     try:
         await asyncio.to_thread(storage.delete_folder, storage.key_of(folder))
     finally:

@@ -41,6 +41,8 @@ from engine.orders.enrolment import (
     TRAIN_OVERRIDES,
     EnrollmentRefused,
     check_active_trainings,
+    discard_folder,
+    photo_rows,
     resolve_config,
 )
 from engine.orders.guild_rules import training_refusal
@@ -58,7 +60,6 @@ from engine.store import (
     jobs,
     subjects,
 )
-from engine.store.records import NewPhoto
 
 GROWTH_PARAM = "growth"  # the job param that makes a training a growth
 # Continuing starts from a LoRA that already has the pet's likeness: the new photos need
@@ -81,6 +82,9 @@ class Growth:
     photos_before: int
     photos_after: int
     init_lora: str | None  # continue: the LoRA file it starts from, relative to the data dir
+    # The steps of a full training of the pet (its first one's): what `fresh` trains and what
+    # `continue` takes CONTINUE_STEP_FRACTION of, however many growths came before.
+    full_steps: int
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> Growth | None:
@@ -93,6 +97,7 @@ class Growth:
             int(raw["photos_before"]),
             int(raw["photos_after"]),
             raw.get("init_lora"),
+            int(raw["full_steps"]),
         )
 
     def as_param(self) -> dict[str, Any]:
@@ -102,6 +107,7 @@ class Growth:
             "photos_before": self.photos_before,
             "photos_after": self.photos_after,
             "init_lora": self.init_lora,
+            "full_steps": self.full_steps,
         }
 
     def announced(self) -> dict[str, Any]:
@@ -144,11 +150,15 @@ async def grow_subject(
     model_job = await jobs.get(db, subject.model_job_id)
     # The first training's options (its rank, resolution, ...), so the pet grows alike.
     options = training_overrides(model_job.params) if model_job else {}
+    earlier = Growth.from_params(model_job.params) if model_job else None
+    if earlier is not None:  # a continued growth trained fewer: not a pet's full training
+        options["steps"] = earlier.full_steps
     config = resolve_config(settings.training, options)
+    full_steps = config.steps
     storage = open_storage(settings)
     if order.mode is GrowthMode.CONTINUE:
         await _check_rank(storage, subject, config.rank)
-        options["steps"] = max(1, int(config.steps * CONTINUE_STEP_FRACTION))
+        options["steps"] = max(1, int(full_steps * CONTINUE_STEP_FRACTION))
         config = resolve_config(settings.training, options)
     existing = await subjects.photos(db, subject.id)
     room = settings.max_photos - len(existing)
@@ -177,6 +187,7 @@ async def grow_subject(
         len(existing),
         len(existing) + len(intake.accepted),
         init_lora,
+        full_steps,
     )
     params = {**options, GROWTH_PARAM: growth.as_param()}
     queued = _Queued(order, subject, intake, growth, config, params)
@@ -343,24 +354,10 @@ async def _queue(
                 total_steps=queued.config.steps,
                 max_attempts=settings.max_attempts,
             )
-            await subjects.add_photos_tx(
-                tx,
-                queued.subject.id,
-                [
-                    NewPhoto(
-                        settings.data_relative(path),
-                        photo.source_name,
-                        photo.sha256,
-                        size,
-                        photo.width,
-                        photo.height,
-                    )
-                    for photo, (path, size) in zip(intake.accepted, saved, strict=True)
-                ],
-                grown_by_job_id=job_id,
-            )
-    except BaseException:
-        await asyncio.to_thread(storage.delete_folder, storage.key_of(folder))
+            rows = photo_rows(settings, intake, saved)
+            await subjects.add_photos_tx(tx, queued.subject.id, rows, grown_by_job_id=job_id)
+    except BaseException:  # in storage and here: a refusal under the lock leaves no files
+        await discard_folder(storage, folder)
         raise
     return Grown(queued.subject, job_id, intake, queued.growth, sheet, queued.config)
 

@@ -191,6 +191,8 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
         width, height = order.variation_of.width, order.variation_of.height
     prompt = order.prompt.strip()
     steps = order.steps or gen.steps
+    # What the queue counts: img2img redraws only the last part of the schedule.
+    steps_run = order.variation_of.steps_run(steps) if order.variation_of else steps
     drawn, negative = styled(
         _prompt_with_pets(prompt, subject, second),
         (order.negative_prompt or "").strip(),
@@ -237,7 +239,7 @@ async def enqueue_imagine(db: Database, settings: Settings, order: ImagineOrder)
             subject_id=subject.id if subject else None,
             guild_id=order.guild_id,
             channel_id=order.channel_id,
-            total_steps=steps,
+            total_steps=steps_run,
             max_attempts=settings.max_attempts,
         )
     return ImagineQueued(job_id, subject, params, second)

@@ -12,7 +12,7 @@ from typing import Any, Literal, NoReturn
 from engine.orders.imagine import ImagineOrder, ImagineRefused
 from engine.settings import Settings
 from engine.storage import open_storage
-from engine.store import Database, EventKind, Job, JobKind, JobState, events, jobs, subjects
+from engine.store import Database, EventKind, Job, JobKind, JobState, events, jobs
 
 Variation = Literal["subtle", "strong", "upscale"]
 VARIATIONS: tuple[Variation, ...] = ("subtle", "strong", "upscale")
@@ -33,6 +33,11 @@ class VariationOf:
     width: int  # what is drawn: the picture's size, twice it for an upscale
     height: int
     tiled_vae: bool  # larger than text-to-image draws: the VAE works tile by tile
+
+    def steps_run(self, steps: int) -> int:
+        """Of a `steps`-step schedule, the steps img2img runs: diffusers' img2img starts
+        int(steps x strength) steps before the end (`as_variation` makes that at least 1)."""
+        return min(steps, int(steps * self.strength))
 
     def params(self) -> dict[str, Any]:
         return {
@@ -112,51 +117,10 @@ async def picture_to_redraw(
 
 def as_variation(settings: Settings, order: ImagineOrder, variation: VariationOf) -> ImagineOrder:
     """`order` (the one that drew the picture, repeated) as one new picture redrawn from it.
-    img2img runs int(steps x strength) steps: at least one, so few steps are raised."""
+    img2img runs `steps_run` of its steps: at least one, so few steps are raised."""
     steps = order.steps or settings.generation.steps
     steps = min(_MAX_STEPS, max(steps, math.ceil(1 / variation.strength)))
     return replace(order, count=1, seed=None, steps=steps, variation_of=variation)
-
-
-async def command_line_order(
-    db: Database,
-    settings: Settings,
-    owner_id: int,
-    job_id: int,
-    picture: int,
-    kind: Variation,
-    *,
-    out_dir: str | None,
-) -> ImagineOrder:
-    """`petbooth vary` and `petbooth upscale`: picture `picture` of job `job_id`, checked,
-    redrawn by the order that drew it (the bot's buttons repeat that order with the channel
-    they were pressed in)."""
-    variation = await picture_to_redraw(db, settings, owner_id, job_id, picture, kind)
-    job = await jobs.get(db, job_id)
-    if job is None:  # forgotten since the check a moment ago
-        _refuse(f"There are no pictures of job {job_id}: its pet was forgotten.")
-    return as_variation(settings, await _order_repeating(db, job, out_dir), variation)
-
-
-async def _order_repeating(db: Database, job: Job, out_dir: str | None) -> ImagineOrder:
-    params = job.params
-    subject = await subjects.get(db, job.subject_id) if job.subject_id is not None else None
-    second_id = params.get("with_subject_id")
-    second = await subjects.get(db, int(second_id)) if second_id is not None else None
-    return ImagineOrder(
-        owner_id=job.owner_id,
-        prompt=params.get("raw_prompt") or params["prompt"],
-        subject_name=subject.name if subject else None,
-        with_pet=second.name if second else None,
-        negative_prompt=params.get("raw_negative_prompt", params.get("negative_prompt")) or None,
-        steps=params.get("steps"),
-        guidance_scale=params.get("guidance_scale"),
-        aspect=params.get("aspect", "square"),
-        checkpoint_step=params.get("checkpoint_step"),
-        lora_scale=float(params.get("lora_scale", 1.0)),
-        style=params.get("style"),
-        out_dir=out_dir,
-    )
 
 
 def _upscaled(

@@ -73,7 +73,10 @@ async def run_train_job(
         raise SubjectGoneError("The pet for this training was deleted.")
     scored = await scores.for_job(db, job.id) if settings.scoring.enabled else []
     recommended = await _recommendation(settings, job.id, scored, result.steps)
-    in_use = step_in_use(replace(subject, recommended_step=recommended))
+    # A growth's pet drops a step picked from its old training when it adopts this one
+    # (store.endings): the new model's step in use is the recommended or the final one.
+    picked = None if growth is not None else subject.chosen_step
+    in_use = step_in_use(replace(subject, recommended_step=recommended, chosen_step=picked))
     files = _sample(request.job_dir, in_use.step)
     if scored:  # the chart of every checkpoint's scores, the step in use marked
         chart = request.job_dir / "scores.png"

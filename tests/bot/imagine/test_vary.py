@@ -91,3 +91,19 @@ async def test_a_delivered_variation_says_what_it_is_and_can_be_upscaled(
     assert upscale.params["variation"] == "upscale"
     assert upscale.params["source_job_id"] == variation.id
     assert upscale.params["width"] == 2 * variation.params["width"] == 2048
+
+
+async def test_a_variation_of_an_upscaled_picture_offers_no_second_upscale(
+    world: World, db: Database, env: simcord.Env, settings: Settings
+) -> None:
+    source = await two_pictures(world, db, env, settings)
+    await world.alice.select(
+        bot_messages(world.channel)[-1], ["upscale:1"], custom_id=f"pb:varypick:{source.id}"
+    )
+    await drawn(db, env, settings, 1)
+    await world.alice.click(bot_messages(world.channel)[-1], label="Vary (subtle)")
+    await drawn(db, env, settings, 1)
+
+    posted = bot_messages(world.channel)[-1]
+    assert "Variation (subtle)" in posted.content
+    assert button_labels(posted)[3:] == ["Vary (subtle)", "Vary (strong)"]  # 2048 px already

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import simcord
+
 from engine.settings import Settings
 from engine.store import Database, JobKind, JobState, endings, jobs, subjects
-from tests.bot._world import World, photos, reply, train
+from tests.bot._world import World, bot_messages, photos, poll, reply, train
 
 
 async def ready_thor(world: World, db: Database, settings: Settings) -> None:
@@ -33,3 +35,22 @@ async def test_grow_with_photos_queues_a_training_and_says_the_old_model_draws_m
     assert [j.kind for j in queued] == [JobKind.TRAIN]
     thor = await subjects.by_name(db, world.alice.id, "thor")
     assert thor is not None and thor.status.value == "ready"
+
+
+async def test_a_grown_pet_s_ready_message_says_how_many_photos_it_grew_by(
+    world: World, db: Database, settings: Settings, env: simcord.Env
+) -> None:
+    await ready_thor(world, db, settings)
+    await world.alice.slash(world.channel, "grow", name="thor", **photos(2, first_seed=10))
+    growth = await jobs.claim_next(db, "gpu-0", 60)
+    assert growth is not None
+    grew = {"mode": "continue", "from": 5, "to": 7}
+    payload = {"subject": "thor", "steps": 250, "grew": grew}
+    await endings.succeed(db, growth.id, "gpu-0", payload, lora_path="jobs/grown/lora")
+
+    await poll(env)
+
+    ready = bot_messages(world.channel)[-1].content
+    assert (
+        f"**thor** grew from 5 to 7 photos and is ready after 250 steps (job {growth.id})" in ready
+    )

@@ -16,6 +16,7 @@ from engine.generation.render import generation_scheduler
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.models.loading import load_pipeline
+from engine.orders.variations import VariationOf
 from tests.engine.generation._tiny_lora import picture, pixels
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -94,3 +95,19 @@ def test_upscale_doubles_the_size_and_leaves_the_vae_untiled(
 
     assert upscaled.size == (128, 128)
     assert not resident.pipeline.vae.use_tiling  # as /imagine draws: whole
+
+
+def test_a_variation_runs_the_steps_its_job_counts(
+    resident: ResidentPipeline, source: Path
+) -> None:
+    asked = 0
+
+    def should_stop() -> bool:  # asked once before the picture, then after every step
+        nonlocal asked
+        asked += 1
+        return False
+
+    resident.generate(redrawn(source, 0.7), should_stop=should_stop)
+
+    variation = VariationOf("strong", 1, 1, "outputs/1/image-0.png", 0.7, 64, 64, False)
+    assert asked - 1 == variation.steps_run(STEPS) == 2

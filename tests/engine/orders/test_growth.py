@@ -131,3 +131,16 @@ async def test_continue_refuses_a_model_of_another_rank_and_fresh_does_not(
         await grow_subject(db, settings, GrowthOrder(7, "thor"), uploads(1, 10))
     order = GrowthOrder(7, "thor", GrowthMode.FRESH)
     assert (await grow_subject(db, settings, order, uploads(1, 10))).growth.init_lora is None
+
+
+async def test_a_second_continued_growth_takes_half_the_first_training_not_of_the_last(
+    db: Database, settings: Settings
+) -> None:
+    await ready_pet(db, settings)  # 40 steps
+    first = await grow_subject(db, settings, GrowthOrder(7, "thor"), uploads(1, 10))
+    assert await jobs.claim_next(db, "w", 30) is not None
+    await endings.succeed(db, first.job_id, "w", {}, lora_path="jobs/first-growth/lora")
+
+    second = await grow_subject(db, settings, GrowthOrder(7, "thor"), uploads(1, 20))
+
+    assert (first.config.steps, second.config.steps) == (20, 20)

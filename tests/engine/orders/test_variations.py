@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from engine.orders.imagine import ImagineOrder, ImagineRefused, enqueue_imagine
-from engine.orders.variations import command_line_order, picture_to_redraw
+from engine.orders.repeat import variation_order
+from engine.orders.variations import picture_to_redraw
 from engine.settings import Settings
 from engine.store import Database, Job, JobKind, endings, jobs
 
@@ -42,7 +43,7 @@ async def test_a_variation_is_one_new_picture_drawn_like_the_source(
     db: Database, settings: Settings
 ) -> None:
     source = await delivered(db, settings)
-    order = await command_line_order(db, settings, ALICE, source.id, 2, "strong", out_dir=None)
+    order = await variation_order(db, settings, ALICE, source.id, 2, "strong")
     queued = await enqueue_imagine(db, settings, order)
 
     params = queued.params
@@ -92,3 +93,15 @@ async def test_a_job_still_drawing_is_refused(db: Database, settings: Settings) 
     queued = await enqueue_imagine(db, settings, ImagineOrder(ALICE, "a lighthouse"))
     with pytest.raises(ImagineRefused, match="still being drawn"):
         await picture_to_redraw(db, settings, ALICE, queued.job_id, 1, "strong")
+
+
+async def test_a_variation_job_counts_only_the_steps_img2img_runs(
+    db: Database, settings: Settings
+) -> None:
+    source = await delivered(db, settings)
+    order = await variation_order(db, settings, ALICE, source.id, 1, "subtle")
+    queued = await enqueue_imagine(db, settings, order)
+
+    job = await jobs.get(db, queued.job_id)
+    assert job is not None and queued.params["steps"] == settings.generation.steps == 30
+    assert job.total_steps == 10  # int(30 x 0.35): the first 20 are the picture's own
