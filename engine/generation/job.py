@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from engine.job_control import JobControl
 from engine.models.sampling import StopRequested, never
 from engine.orders.checkpoint_choice import step_in_use
 from engine.orders.lora_files import checkpoint_weights
+from engine.orders.status import picture_work
 from engine.safety.classifier import SafetyUnavailableError
 from engine.safety.screening import screen_pictures
 from engine.settings import Settings
@@ -46,6 +48,7 @@ class GenerationInterrupted(Exception):
 class Drawn:
     files: list[Path]
     truncated: str | None
+    seconds: float | None = None  # drawing alone (no saving): what the queue's ETAs learn from
 
 
 async def build_request(db: Database, settings: Settings, job: Job) -> GenerateRequest:
@@ -120,6 +123,7 @@ def draw_and_save(
 ) -> Drawn:
     """Draw on the resident pipeline; PNGs are written whole or not at all. A stop asked
     for mid-picture raises GenerationInterrupted within one denoising step."""
+    began = time.perf_counter()
     try:
         rendered = resident.generate(request, after_image, should_stop)
     except StopRequested as stopped:
@@ -132,7 +136,7 @@ def draw_and_save(
         image.save(temporary, format="PNG")
         os.replace(temporary, path)
         files.append(path)
-    return Drawn(files, rendered.truncated)
+    return Drawn(files, rendered.truncated, time.perf_counter() - began)
 
 
 async def record_done(
@@ -165,7 +169,10 @@ async def record_done(
         payload["withheld_images"] = screened.withheld
     storage = open_storage(settings)
     files = [await asyncio.to_thread(storage.publish, p) for p in screened.kept]
-    if not await endings.succeed(db, job.id, engine_id, payload, files):
+    rate = None  # seconds per denoising step of one megapixel: /status's picture ETAs
+    if drawn.seconds is not None:
+        rate = drawn.seconds / picture_work(job.params, job.total_steps or request.steps)
+    if not await endings.succeed(db, job.id, engine_id, payload, files, seconds_per_step=rate):
         return  # the lease ran out meanwhile: whoever holds the job now reports
     out_dir = job.params.get("out_dir")
     if out_dir:  # `petbooth imagine --out DIR`: a copy where the operator asked for it

@@ -25,7 +25,10 @@ from engine.store import (
 # Before any job has run on this machine: an H100 trains SDXL-LoRA at ~0.3 s/step at
 # 1024 px; a guess that errs long keeps promises (refined from the first finished job).
 FALLBACK_SECONDS_PER_STEP = 0.5
-GENERATE_SECONDS = 5.0
+# Pictures, until one has been drawn here: seconds per denoising step of one megapixel
+# (1024 x 1024). An H200 draws a 30-step 1024 px picture in 3.4 s eager (BENCHMARKS.md);
+# 5 s per such picture errs long for the cards petbooth targets.
+FALLBACK_PICTURE_SECONDS = 5.0 / 30
 # For callers that show no engines (and tests): the engines' own default period.
 DEFAULT_HEARTBEAT_SECONDS: float = Settings.model_fields["heartbeat_seconds"].default
 
@@ -55,18 +58,41 @@ class StatusReport:
         return asdict(self)
 
 
-async def measured_seconds_per_step(db: Database) -> float:
+@dataclass(frozen=True)
+class Speeds:
+    """The latest measured speeds: a training's seconds per step, and a picture's seconds
+    per denoising step of one megapixel (``picture_work``)."""
+
+    training: float = FALLBACK_SECONDS_PER_STEP
+    picture: float = FALLBACK_PICTURE_SECONDS
+
+
+async def measured_seconds_per_step(db: Database, kind: JobKind = JobKind.TRAIN) -> float | None:
     row = await db.fetch_one(
-        "SELECT seconds_per_step FROM jobs WHERE kind = 'train' AND seconds_per_step IS NOT NULL "
-        "ORDER BY COALESCE(finished_at, claimed_at) DESC LIMIT 1"
+        "SELECT seconds_per_step FROM jobs WHERE kind = ? AND seconds_per_step IS NOT NULL "
+        "ORDER BY COALESCE(finished_at, claimed_at) DESC LIMIT 1",
+        (kind.value,),
     )
-    return float(row[0]) if row else FALLBACK_SECONDS_PER_STEP
+    return float(row[0]) if row else None
 
 
-def _remaining_seconds(job: Job, default_sps: float) -> float:
+async def measured_speeds(db: Database) -> Speeds:
+    training = await measured_seconds_per_step(db, JobKind.TRAIN)
+    picture = await measured_seconds_per_step(db, JobKind.GENERATE)
+    return Speeds(training or FALLBACK_SECONDS_PER_STEP, picture or FALLBACK_PICTURE_SECONDS)
+
+
+def picture_work(params: dict[str, Any], steps: int) -> float:
+    """A picture job's work in denoising steps of one megapixel: count x steps x megapixels.
+    An upscale to 2048 px is 4 megapixels of 9 steps; its ETA grows accordingly."""
+    megapixels = int(params.get("width", 1024)) * int(params.get("height", 1024)) / 2**20
+    return max(1, int(params.get("count", 1))) * max(1, steps) * megapixels
+
+
+def _remaining_seconds(job: Job, speeds: Speeds) -> float:
     if job.kind is JobKind.GENERATE:
-        return GENERATE_SECONDS
-    sps = job.seconds_per_step or default_sps
+        return picture_work(job.params, job.total_steps) * speeds.picture
+    sps = job.seconds_per_step or speeds.training
     return max(job.total_steps - job.step, 0) * sps
 
 
@@ -79,15 +105,15 @@ async def build_status(
 ) -> StatusReport:
     """`heartbeat_seconds`: the engines' heartbeat period (settings.heartbeat_seconds), for
     telling a live engine from a silent one."""
-    sps = await measured_seconds_per_step(db)
+    speeds = await measured_speeds(db)
     running = await jobs.list_jobs(db, states=[JobState.RUNNING])
     # Jobs ahead of a queued one: every running job's rest, then the queue in claim order.
-    backlog = sum(_remaining_seconds(j, sps) for j in running)
+    backlog = sum(_remaining_seconds(j, speeds) for j in running)
     lines: list[JobLine] = []
     for job in running:
-        lines.append(_line(job, None, _remaining_seconds(job, sps)))
+        lines.append(_line(job, None, _remaining_seconds(job, speeds)))
     for position, job in enumerate(await jobs.queue_order(db), start=1):
-        backlog += _remaining_seconds(job, sps)
+        backlog += _remaining_seconds(job, speeds)
         lines.append(_line(job, position, backlog))
     finished = [
         j

@@ -67,12 +67,14 @@ async def _end_tx(
     lora_path: str | None = None,
     recommended_step: int | None = None,
     error: str | None = None,
+    seconds_per_step: float | None = None,
 ) -> bool:
     where, where_args = guard
     row = await tx.fetch_one(
-        f"""UPDATE jobs SET state = ?, finished_at = ?, lease_until = NULL, error = ?
+        f"""UPDATE jobs SET state = ?, finished_at = ?, lease_until = NULL, error = ?,
+                   seconds_per_step = COALESCE(?, seconds_per_step)
             WHERE id = ? AND {where} RETURNING kind, subject_id""",
-        (ending.state.value, tx.now, error, job_id, *where_args),
+        (ending.state.value, tx.now, error, seconds_per_step, job_id, *where_args),
     )
     if row is None:
         return False
@@ -104,9 +106,11 @@ async def succeed(
     *,
     lora_path: str | None = None,
     recommended_step: int | None = None,
+    seconds_per_step: float | None = None,
 ) -> bool:
     """Done: a training's pet becomes ready with ``lora_path`` and the step its scores
-    recommend (None: the final step); pictures are in ``files``."""
+    recommend (None: the final step); pictures are in ``files``. ``seconds_per_step``: a
+    picture job's measured speed (None: leave the column as it is)."""
     guard = _running_on(engine_id)
     async with db.transaction() as tx:
         return await _end_tx(
@@ -118,6 +122,7 @@ async def succeed(
             files,
             lora_path=lora_path,
             recommended_step=recommended_step,
+            seconds_per_step=seconds_per_step,
         )
 
 

@@ -116,7 +116,9 @@ def test_train_then_imagine_writes_pngs_into_out(tmp_path: Path, tiny_model_dir:
         (files,) = conn.execute(
             "SELECT files FROM events WHERE job_id = ? AND kind = 'done'", (job_id,)
         ).fetchone()
+        (speed,) = conn.execute("SELECT seconds_per_step FROM jobs WHERE id = ?", (job_id,))
     assert files == f'["outputs/{job_id}/image-0.png", "outputs/{job_id}/image-1.png"]'
+    assert speed[0] > 0  # what /status's picture ETAs learn from
     copied = sorted(out.glob("*.png"))
     assert [p.name for p in copied] == ["image-0.png", "image-1.png"]
     with Image.open(copied[0]) as image:
