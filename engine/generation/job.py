@@ -22,7 +22,7 @@ from engine.generation.request import GenerateRequest
 from engine.job_control import JobControl
 from engine.models.sampling import StopRequested, never
 from engine.orders.checkpoint_choice import step_in_use
-from engine.orders.lora_files import checkpoint_weights
+from engine.orders.lora_files import LORA_WEIGHTS, checkpoint_weights
 from engine.orders.status import picture_work
 from engine.safety.classifier import SafetyUnavailableError
 from engine.safety.screening import screen_pictures
@@ -108,7 +108,10 @@ async def _lora_location(
         if lora_path is None:
             raise GenerationRefusedError("This pet has no trained model yet. /status shows why.")
         storage = open_storage(settings)  # trained on another machine: fetch it first
-        await asyncio.to_thread(storage.fetch_folder, lora_path)
+        # Its weights alone, and only when this machine's cache lacks them: a training writes
+        # its LoRA folder once (a growth writes a new one), so a cached file is current and
+        # an /imagine costs no listing of the bucket.
+        await asyncio.to_thread(storage.fetch, f"{lora_path}/{LORA_WEIGHTS}")
         return storage.cache_path(lora_path)
     weights = await checkpoint_weights(db, settings, subject_id, step)
     return weights.parent if weights is not None else None
