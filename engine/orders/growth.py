@@ -53,6 +53,7 @@ from engine.storage import Storage, open_storage
 from engine.store import (
     Database,
     JobKind,
+    JobState,
     Photo,
     Subject,
     SubjectStatus,
@@ -145,7 +146,7 @@ async def grow_subject(
     db: Database, settings: Settings, order: GrowthOrder, uploads: list[Upload]
 ) -> Grown:
     subject = await _growable(db, order)
-    await _check_limits(db, settings, order)
+    await _check_limits(db, settings, order, subject)
     assert subject.model_job_id is not None
     model_job = await jobs.get(db, subject.model_job_id)
     # The first training's options (its rank, resolution, ...), so the pet grows alike.
@@ -214,11 +215,31 @@ async def _growable(db: Database, order: GrowthOrder) -> Subject:
     return subject
 
 
-async def _check_limits(db: Database, settings: Settings, order: GrowthOrder) -> None:
+async def _check_limits(
+    db: Database, settings: Settings, order: GrowthOrder, subject: Subject
+) -> None:
     """A growth is a training: one at a time per owner, and the server's quotas."""
     await check_active_trainings(db, settings, order.owner_id)
+    await _check_not_growing(db, subject)
     async with db.transaction() as tx:
         await _check_guild_rules(tx, order)
+
+
+async def _check_not_growing(db: Database, subject: Subject) -> None:
+    """One growth of a pet at a time, whatever the owner's training limit: two at once
+    would each train on the other's photos, and the later success would undo the earlier."""
+    active = await jobs.list_jobs(
+        db, owner_id=subject.owner_id, states=[JobState.QUEUED, JobState.RUNNING]
+    )
+    growing = [j for j in active if j.kind is JobKind.TRAIN and j.subject_id == subject.id]
+    if growing:
+        raise EnrollmentRefused(
+            [
+                f"{subject.name} is already growing (job {growing[0].id}): wait for it to "
+                f"finish, or `/cancel job:{growing[0].id}` and grow it again with all the "
+                "new photos."
+            ]
+        )
 
 
 async def _check_guild_rules(tx: Transaction, order: GrowthOrder) -> None:
@@ -342,6 +363,7 @@ async def _queue(
             await tx.lock("owner", order.owner_id)
             # Again under the lock: another process may have queued meanwhile.
             await check_active_trainings(db, settings, order.owner_id)
+            await _check_not_growing(db, queued.subject)
             await _check_guild_rules(tx, order)
             job_id = await jobs.enqueue_tx(
                 tx,

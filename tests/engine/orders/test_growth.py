@@ -103,6 +103,18 @@ async def test_refuses_a_second_growth_while_one_is_queued(
         await grow_subject(db, settings, GrowthOrder(7, "thor"), uploads(1, 20))
 
 
+async def test_one_growth_of_a_pet_at_a_time_even_where_owners_may_train_two(
+    db: Database, settings: Settings
+) -> None:
+    generous = settings.model_copy(update={"max_active_trainings_per_user": 2})
+    await ready_pet(db, generous)
+    grown = await grow_subject(db, generous, GrowthOrder(7, "thor"), uploads(1, 10))
+    with pytest.raises(
+        EnrollmentRefused, match=f"thor is already growing \\(job {grown.job_id}\\)"
+    ):
+        await grow_subject(db, generous, GrowthOrder(7, "thor"), uploads(1, 20))
+
+
 async def test_photos_it_has_are_skipped_and_only_those_are_refused(
     db: Database, settings: Settings
 ) -> None:
