@@ -134,7 +134,7 @@ class Server(commands.Cog):
         text = f"{label}: {on_off(now)} {was}. {said[0] if now else said[1]}"
         await interaction.response.send_message(text, ephemeral=True)
 
-    @server.command(name="pause", description="Stop or restart /train and /imagine here")
+    @server.command(name="pause", description="Stop or restart /train, /grow and /imagine here")
     @app_commands.describe(state="on: refuse new trainings and pictures; off: accept them")
     async def pause(self, interaction: discord.Interaction, state: Literal["on", "off"]) -> None:
         said = (

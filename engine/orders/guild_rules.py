@@ -13,7 +13,7 @@ from engine.store.guilds import DAY_SECONDS, GuildRules, Usage
 
 # (which quota, who has what is left of it), for the member's quota and the server's
 _WHOSE = (("per member", "you have"), ("for all its members together", "they have"))
-PAUSED = "A server admin paused /train and /imagine here for now; try again later."
+PAUSED = "A server admin paused new trainings and pictures here for now; try again later."
 
 
 def reset_at(now: float) -> int:

@@ -93,4 +93,4 @@ async def test_picture_buttons_refuse_while_paused(
     await server(manager, world, "pause", state="on")
 
     refused = reply(await world.alice.click(bot_messages(world.channel)[-1], label="Reroll"))
-    assert refused.content.startswith("A server admin paused /train and /imagine here")
+    assert refused.content.startswith("A server admin paused new trainings and pictures here")
