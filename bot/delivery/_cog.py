@@ -11,7 +11,9 @@ many bot processes (shards) share the database and whenever one of them dies.
    minutes earlier (clocks are NTP-close, not equal), below any id the message can get. The
    same write renews the claim and is the fence: when it fails, the claim was lost, and the
    process leaves the job to the new holder without calling Discord.
-3. Post with the event's own nonce, then record the message id (``mark_delivered``).
+3. Post with the event's own nonce, then record the message id (``mark_delivered``). While
+   a call is in flight (a slow upload, a rate-limit sleep) its claim is renewed
+   (``_keep_claim.py``), so no other process takes the job over meanwhile.
 
 A process killed between 3's post and its record leaves an event marked sending and not
 delivered. Whoever delivers it next (a fresh process, or this one after a failed write)
@@ -40,6 +42,7 @@ import discord
 from discord.ext import commands, tasks
 
 from bot.delivery import render
+from bot.delivery._keep_claim import keep_claim
 from bot.delivery._target import JobTarget, Outgoing
 from engine.storage import open_storage
 from engine.store import Event, EventKind, Job, JobKind, Subject, events, jobs, subjects
@@ -211,12 +214,13 @@ class Delivery(commands.Cog):
         # Marked sending before: an earlier attempt (this process's or a dead one's) may
         # have posted it.
         earlier = event.sending_after_id if event.sending_at is not None else None
-        return await target.send(
-            outgoing,
-            nonce=event_nonce(event),
-            earlier_after=earlier,
-            before_send=lambda: self._mark_sending(event),
-        )
+        async with keep_claim(self.bot.db, event, self.bot_id, self._lease):
+            return await target.send(  # the search, the post, the DM fallback
+                outgoing,
+                nonce=event_nonce(event),
+                earlier_after=earlier,
+                before_send=lambda: self._mark_sending(event),
+            )
 
     async def _post(self, event: Event, job: Job, outgoing: Outgoing) -> bool:
         message = await self._send(JobTarget(self.bot, job), event, outgoing)
@@ -231,8 +235,9 @@ class Delivery(commands.Cog):
             since = time.monotonic() - self._last_edit.get(job.id, float("-inf"))
             if since < PROGRESS_EDIT_SECONDS:
                 return False  # edited moments ago: try again at a later poll
-            await self._mark_sending(event, keep_start=True)
-            message = await target.edit(previous, text)
+            async with keep_claim(self.bot.db, event, self.bot_id, self._lease):
+                await self._mark_sending(event, keep_start=True)
+                message = await target.edit(previous, text)
         if message is None:
             message = await self._send(target, event, Outgoing(text))
         self._last_edit[job.id] = time.monotonic()

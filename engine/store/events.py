@@ -5,7 +5,8 @@ events under a lease (``claimed_by``, ``claim_until``): a job's events go out in
 one process delivers all of a job's waiting events, and no other touches them while the
 claim lives; a claim that expired (its process died) is taken over at the next ``claim``.
 Before every Discord call the holder runs ``mark_sending``, which is also the fence: it
-fails once the claim is lost, and the caller must not call Discord. ``mark_delivered``
+fails once the claim is lost, and the caller must not call Discord; ``extend_claim`` keeps
+the claim while that call is in flight, however long it takes. ``mark_delivered``
 records the message. ``sending_at`` set and ``delivered_at`` not: a message may be out
 there, and whoever delivers the event next looks for it first (bot/delivery/_cog.py).
 """
@@ -100,6 +101,8 @@ async def claim(
     """Claim (or renew) for ``bot_id`` every undelivered event of the oldest ``jobs_limit``
     jobs that no other live claim holds, on the given shards (None: every guild and DMs).
     Oldest first. Whole jobs, so two processes never post one job's messages out of order."""
+    if not await _anything_to_claim(db, bot_id, shard_ids, shard_count):
+        return []  # an idle poll (most of them) reads, and takes no lock and writes nothing
     async with db.transaction() as tx:
         # PostgreSQL at READ COMMITTED would let two claims split one job between them (each
         # sees the other's rows unclaimed); one claim at a time, as SQLite does anyway.
@@ -122,6 +125,24 @@ async def claim(
     return sorted((Event.from_row(r) for r in rows), key=lambda e: e.id)
 
 
+async def _anything_to_claim(
+    db: Database, bot_id: str, shard_ids: Collection[int] | None, shard_count: int | None
+) -> bool:
+    """Whether an undelivered event on these shards is free, ``bot_id``'s, or its claim has
+    run out: what ``claim`` may take, job rule aside (a yes may still claim nothing; a no is
+    never wrong)."""
+    now = await db.current_time()  # PostgreSQL: the database's clock, as ``tx.now``
+    row = await db.fetch_one(
+        f"""SELECT 1 FROM events AS e JOIN jobs AS j ON j.id = e.job_id
+             WHERE e.delivered_at IS NULL
+               AND (e.claimed_by IS NULL OR e.claimed_by = ? OR e.claim_until <= ?)
+               {_shard_filter(shard_ids, shard_count)}
+             LIMIT 1""",
+        (bot_id, now),
+    )
+    return row is not None
+
+
 async def mark_sending(
     db: Database, event_id: int, bot_id: str, lease_seconds: float, after_id: int
 ) -> bool:
@@ -139,6 +160,23 @@ async def mark_sending(
             )
             == 1
         )
+
+
+async def extend_claim(db: Database, event_id: int, bot_id: str, lease_seconds: float) -> bool:
+    """Renew ``bot_id``'s claim while a Discord call for the event is in flight (a slow
+    upload, a rate-limit sleep): the lease of every undelivered event of its job that
+    ``bot_id`` holds runs from now again, as ``claim`` takes whole jobs. False: the event's
+    claim is lost (it expired and was taken, or the event is delivered)."""
+    async with db.transaction() as tx:
+        renewed = await tx.rowcount(
+            """UPDATE events SET claim_until = ?
+                WHERE claimed_by = ? AND delivered_at IS NULL
+                  AND job_id = (SELECT job_id FROM events
+                                 WHERE id = ? AND claimed_by = ? AND claim_until > ?
+                                   AND delivered_at IS NULL)""",
+            (tx.now + lease_seconds, bot_id, event_id, bot_id, tx.now),
+        )
+    return renewed > 0
 
 
 async def release(db: Database, bot_id: str) -> int:

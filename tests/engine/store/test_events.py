@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from engine.store import Database, EventKind, JobKind, events, jobs
 from tests.engine.store._clock import FakeClock
 
@@ -79,6 +81,35 @@ async def test_sending_then_delivered_marks(db: Database, clock: FakeClock) -> N
     assert delivered.message_id == 99 and delivered.delivered_at is not None
 
 
+async def test_extending_a_claim_renews_the_whole_jobs_lease(
+    db: Database, clock: FakeClock
+) -> None:
+    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
+    first = await events.append_event(db, job_id, EventKind.PREVIEW, {"step": 100})
+    await events.append_event(db, job_id, EventKind.DONE)
+    await events.claim(db, "bot-a", LEASE)
+
+    clock.now += LEASE - 1
+    assert await events.extend_claim(db, first, "bot-a", LEASE)
+    clock.now += LEASE - 1  # past the claim's first lease, within the renewed one
+
+    assert await events.claim(db, "bot-b", LEASE) == []
+    assert {e.claim_until for e in await events.for_job(db, job_id)} == {clock.now + 1}
+
+
+async def test_a_claim_taken_over_is_not_extended(db: Database, clock: FakeClock) -> None:
+    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
+    event_id = await events.append_event(db, job_id, EventKind.FAILED, {"error": "boom"})
+    await events.claim(db, "bot-a", LEASE)
+    clock.now += LEASE + 1
+    [taken] = await events.claim(db, "bot-b", LEASE)
+
+    assert not await events.extend_claim(db, event_id, "bot-a", LEASE)
+
+    [still] = await events.for_job(db, job_id)
+    assert still.claimed_by == "bot-b" and still.claim_until == taken.claim_until
+
+
 async def test_a_released_claim_is_free_at_once(db: Database) -> None:
     job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
     await events.append_event(db, job_id, EventKind.FAILED, {"error": "boom"})
@@ -132,3 +163,19 @@ async def test_concurrent_claims_from_two_connections_never_overlap(
     assert claimed["bot-a"] and claimed["bot-b"]
     assert not claimed["bot-a"] & claimed["bot-b"]
     assert len(claimed["bot-a"] | claimed["bot-b"]) == 40  # 20 jobs x 2 events, all taken
+
+
+async def test_a_poll_with_nothing_to_claim_only_reads(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Most polls find nothing: they must not take the claim lock nor write (PostgreSQL
+    would run the claim's UPDATE at every poll of every bot process)."""
+    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
+    await events.append_event(db, job_id, EventKind.FAILED, {"error": "boom"})
+    await events.claim(db, "bot-a", LEASE)  # another bot's live claim: nothing for bot-b
+
+    def no_transaction() -> None:
+        raise AssertionError("an idle poll opened a write transaction")
+
+    monkeypatch.setattr(db, "transaction", no_transaction)
+    assert await events.claim(db, "bot-b", LEASE) == []

@@ -1,0 +1,67 @@
+"""A Discord call that outlasts the claim's lease (a slow upload, a rate-limit sleep) keeps
+its claim: no other delivery loop takes the job over and posts it again meanwhile."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+import simcord
+
+from bot.client import PetBooth
+from bot.delivery._cog import Delivery
+from engine.settings import Settings
+from engine.store import Database, EventKind, JobKind, events, jobs
+from tests.bot._world import World, bot_messages, bot_settings
+
+LEASE = 3.0
+UPLOAD = 4 * LEASE  # the first post takes this long to reach Discord
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return bot_settings(tmp_path, delivery_claim_seconds=LEASE)
+
+
+async def test_a_post_slower_than_the_lease_is_not_posted_again_by_another_loop(
+    world: World, db: Database, env: simcord.Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Leases run on simcord's clock, which the bot's sleeps (and its renewals) follow.
+    monkeypatch.setattr(db, "now", lambda: env.now().timestamp())
+    original = discord.PartialMessageable.send
+    calls = 0
+
+    async def first_post_slow(self: discord.PartialMessageable, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(UPLOAD)
+        return await original(self, **kwargs)
+
+    monkeypatch.setattr(discord.PartialMessageable, "send", first_post_slow)
+    job_id = await jobs.enqueue(
+        db,
+        JobKind.TRAIN,
+        owner_id=world.alice.id,
+        guild_id=world.guild.id,
+        channel_id=world.channel.id,
+    )
+    await events.append_event(db, job_id, EventKind.FAILED, {"error": "boom"})
+    assert isinstance(env.bot, PetBooth)
+    second = Delivery(env.bot, bot_id="second-bot")
+
+    await env.advance_time(2)  # the bot's loop claims the event and starts its post
+    for _ in range(3):  # the other loop polls while the post is in flight, past the lease
+        await env.advance_time(LEASE)
+        assert await second.deliver_pending() == 0
+    await env.advance_time(UPLOAD - 3 * LEASE)  # the post reaches Discord
+
+    [message] = bot_messages(world.channel)
+    assert "boom" in message.content
+    [event] = await events.for_job(db, job_id)
+    own = env.bot.get_cog("Delivery")
+    assert isinstance(own, Delivery)
+    assert event.message_id == message.id and event.claimed_by == own.bot_id
