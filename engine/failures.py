@@ -14,6 +14,7 @@ def _told_errors() -> tuple[type[BaseException], ...]:
     """Errors whose message is already a sentence for a person."""
     from engine.generation.job import GenerationRefusedError
     from engine.generation.lora_slot import LoraUnusableError
+    from engine.generation.smaller import PictureOutOfMemory
     from engine.models.loading import ModelUnavailableError
     from engine.training.job import SubjectGoneError
     from engine.training.request import InvalidTrainRequest, TrainingOutOfMemory
@@ -25,6 +26,7 @@ def _told_errors() -> tuple[type[BaseException], ...]:
         TrainingOutOfMemory,
         GenerationRefusedError,
         LoraUnusableError,
+        PictureOutOfMemory,
     )
 
 

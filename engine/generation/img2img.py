@@ -9,13 +9,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
     StableDiffusionXLPipeline,
 )
 from PIL import Image
 
 from engine.generation.request import GenerateRequest
+from engine.generation.smaller import tile_at_own_size
 
 
 def starting_latents(
@@ -54,16 +54,20 @@ def _resized(path: Path, size: tuple[int, int]) -> Image.Image:
 
 
 @contextmanager
-def vae_tiled(vae: AutoencoderKL, tiled: bool) -> Iterator[None]:
+def vae_tiled(pipeline: StableDiffusionXLPipeline, tiled: bool) -> Iterator[None]:
     """Tiles while an upscale is encoded and decoded, when `tiled`. SDXL's VAE works whole at
     1024 px; at 2048 px its activations are 4x as large, and diffusers' tiling keeps each
-    pass at 1024 px tiles blended over their overlap. Afterwards tiling is as it was: a
-    training between two steps may have tiled the VAE for its own memory plan."""
+    pass at 1024 px tiles (the VAE's own size, not what a training's plan last set) blended
+    over their overlap. Afterwards tiling is as it was: a training between two steps may
+    have tiled the VAE for its own memory plan."""
+    vae = pipeline.vae
     if not tiled or vae.use_tiling:
         yield
         return
-    vae.enable_tiling()
+    sizes = (vae.tile_sample_min_size, vae.tile_latent_min_size)
+    tile_at_own_size(pipeline)
     try:
         yield
     finally:
         vae.disable_tiling()
+        vae.tile_sample_min_size, vae.tile_latent_min_size = sizes

@@ -34,14 +34,17 @@ def render_images(
     device: torch.device,
     after_image: Callable[[int], None] = lambda index: None,
     should_stop: Callable[[], bool] = never,
+    after_prompt: Callable[[], None] = lambda: None,
 ) -> Rendered:
     """One image at a time, image i from a CPU generator seeded `seed + i`: the same seed
-    redraws the same image whatever the count, and on any device type the same noise."""
+    redraws the same image whatever the count, and on any device type the same noise.
+    `after_prompt` is called once the prompt is encoded (drawn smaller: the encoders park)."""
     prompt = encode_long_prompt(
         pipeline, request.prompt, request.negative_prompt, max_prompt_chunks, device
     )
+    after_prompt()
     images: list[Image.Image] = []
-    with vae_tiled(pipeline.vae, request.tiled_vae):
+    with vae_tiled(pipeline, request.tiled_vae):
         start = starting_latents(pipeline, request)  # Vary / Upscale; None: from noise
         for index in range(request.count):
             images.append(

@@ -27,6 +27,7 @@ from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultist
 from engine.generation.lora_slot import SLOT, LoraCache, LoraSlot, LoraSlots
 from engine.generation.render import Rendered, generation_scheduler, render_images
 from engine.generation.request import GenerateRequest
+from engine.generation.smaller import SAVERS, PictureOutOfMemory, drawing_smaller
 from engine.models.loading import load_pipeline, resolve_device
 from engine.models.sampling import never
 from engine.settings import Settings, TrainingDefaults
@@ -155,7 +156,36 @@ class ResidentPipeline:
                 unet.set_adapter(self.slots.load(lora, second, request.lora_scale))
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices), torch.no_grad():
-                return self._render(pipeline, request, after_image, should_stop)
+                return self._drawn_within_memory(pipeline, request, after_image, should_stop)
+
+    def _drawn_within_memory(
+        self,
+        pipeline: StableDiffusionXLPipeline,
+        request: GenerateRequest,
+        after_image: Callable[[int], None],
+        should_stop: Callable[[], bool],
+    ) -> Rendered:
+        """`_render`; out of GPU memory, the same picture (same seeds) drawn again the
+        smaller way (engine/generation/smaller.py), whose savers are undone afterwards;
+        PictureOutOfMemory when that runs out too."""
+        try:
+            return self._render(pipeline, request, after_image, should_stop)
+        except torch.OutOfMemoryError:
+            pass  # draw again outside the handler: its traceback holds the drawing's tensors
+        log.warning(
+            "out of GPU memory drawing %d picture(s) of %dx%d px%s; drawing again with %s",
+            request.count,
+            request.width,
+            request.height,
+            " (from a picture)" if request.source_image is not None else "",
+            SAVERS,
+        )
+        with drawing_smaller(pipeline, self.device) as park_encoders:
+            try:
+                return self._render(pipeline, request, after_image, should_stop, park_encoders)
+            except torch.OutOfMemoryError:
+                pass  # raise outside the handler: its traceback holds the drawing's tensors
+        raise PictureOutOfMemory()
 
     def _render(
         self,
@@ -163,19 +193,20 @@ class ResidentPipeline:
         request: GenerateRequest,
         after_image: Callable[[int], None],
         should_stop: Callable[[], bool],
+        after_prompt: Callable[[], None] = lambda: None,
     ) -> Rendered:
         chunks = self.settings.generation.max_prompt_chunks
         assert self._scheduler is not None
         scheduler, device = self._scheduler, self.device
         if self._unet_for_sampling is None:
             return render_images(
-                pipeline, scheduler, request, chunks, device, after_image, should_stop
+                pipeline, scheduler, request, chunks, device, after_image, should_stop, after_prompt
             )
         eager = pipeline.unet
         pipeline.unet = self._unet_for_sampling  # same parameters, compiled forward
         try:
             return render_images(
-                pipeline, scheduler, request, chunks, device, after_image, should_stop
+                pipeline, scheduler, request, chunks, device, after_image, should_stop, after_prompt
             )
         finally:
             pipeline.unet = eager

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.generation.img2img import starting_latents
+from engine.generation.img2img import starting_latents, vae_tiled
 from engine.generation.prompts import encode_long_prompt
 from engine.generation.render import generation_scheduler
 from engine.generation.request import GenerateRequest
@@ -95,6 +95,23 @@ def test_upscale_doubles_the_size_and_leaves_the_vae_untiled(
 
     assert upscaled.size == (128, 128)
     assert not resident.pipeline.vae.use_tiling  # as /imagine draws: whole
+
+
+def test_an_upscale_tiles_at_the_vaes_own_size_whatever_a_training_left(
+    resident: ResidentPipeline,
+) -> None:
+    vae = resident.pipeline.vae
+    left = (vae.tile_sample_min_size, vae.tile_latent_min_size)
+    vae.tile_sample_min_size, vae.tile_latent_min_size = 16, 2  # a small plan's, untiled now
+    try:
+        with vae_tiled(resident.pipeline, tiled=True):
+            during = (vae.use_tiling, vae.tile_sample_min_size)
+        after = (vae.use_tiling, vae.tile_sample_min_size, vae.tile_latent_min_size)
+    finally:
+        vae.tile_sample_min_size, vae.tile_latent_min_size = left
+
+    assert during == (True, vae.config.sample_size)
+    assert after == (False, 16, 2)
 
 
 def test_a_variation_runs_the_steps_its_job_counts(
