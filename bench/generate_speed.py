@@ -66,6 +66,23 @@ def square_request(prompt: str, steps: int, resolution: int) -> GenerateRequest:
     )
 
 
+def drawing_settings(model: str, prefix: str) -> tuple[Settings, int]:
+    """Settings to draw with, and the steps a picture takes: the tiny SDXL at 64 px in 4
+    steps, or full-size SDXL at 1024 px in 30 (needs a CUDA GPU); a fresh data dir each run."""
+    full = model == "full"
+    if full and not torch.cuda.is_available():
+        sys.exit("--model full needs a CUDA GPU")
+    resolution, steps = (1024, 30) if full else (64, 4)
+    settings = Settings(
+        _env_file=None,
+        data_dir=Path(tempfile.mkdtemp(prefix=prefix)),
+        base_model=str(model_dir(model)),
+        vae="",  # type: ignore[call-arg]
+        generation={"resolution": resolution},
+    )
+    return settings, steps
+
+
 def sync() -> None:
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -157,18 +174,8 @@ def main() -> None:
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
     full = args.model == "full"
-    if full and not torch.cuda.is_available():
-        sys.exit("--model full needs a CUDA GPU")
-    resolution, steps = (1024, 30) if full else (64, 4)
-    base = model_dir(args.model)
-    root = Path(tempfile.mkdtemp(prefix="petbooth-genbench-"))
-    settings = Settings(
-        _env_file=None,
-        data_dir=root,
-        base_model=str(base),
-        vae="",  # type: ignore[call-arg]
-        generation={"resolution": resolution},
-    )
+    settings, steps = drawing_settings(args.model, "petbooth-genbench-")
+    root, resolution = settings.data_dir, settings.generation.resolution
     request = square_request("a photo of ohwx cat on a skateboard", steps, resolution)
     loras = [make_lora(settings, root, seed, min(resolution, 256)) for seed in (1, 2)]
     modes = [False] + ([True] if (full and not args.no_compile) or args.compile else [])

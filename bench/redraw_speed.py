@@ -23,12 +23,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch
 
-from bench.generate_speed import make_lora, square_request, timed
+from bench.generate_speed import drawing_settings, make_lora, square_request, timed
 from bench.report import append_section, peak_rss_mib, peak_vram_gib
-from bench.train_speed import model_dir
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
-from engine.settings import SafetySettings, Settings
+from engine.settings import SafetySettings
 
 
 def median_s(action: object, repeats: int) -> float:
@@ -91,18 +90,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print only")
     args = parser.parse_args()
-    full = args.model == "full"
-    if full and not torch.cuda.is_available():
-        sys.exit("--model full needs a CUDA GPU")
-    resolution, steps = (1024, 30) if full else (64, 4)
-    root = Path(tempfile.mkdtemp(prefix="petbooth-redrawbench-"))
-    settings = Settings(
-        _env_file=None,
-        data_dir=root,
-        base_model=str(model_dir(args.model)),
-        vae="",  # type: ignore[call-arg]
-        generation={"resolution": resolution},
-    )
+    settings, steps = drawing_settings(args.model, "petbooth-redrawbench-")
+    root, resolution = settings.data_dir, settings.generation.resolution
     loras = [make_lora(settings, root, seed, min(resolution, 256)) for seed in (1, 2)]
     resident = ResidentPipeline(settings)
     request = replace(
