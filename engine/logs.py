@@ -33,6 +33,8 @@ _NOISE_RECORDS = (
     # bitsandbytes looks for the optional `kernels` package for CPU 4-bit matmuls at import;
     # petbooth never runs 4-bit (8-bit Adam only, on CUDA).
     ("bitsandbytes", "kernels"),
+    # ...and `kernels` itself (a transformers dependency) says it skipped a hub check offline.
+    ("kernels", "kernels-community"),
     # transformers' image processors fall back to their PIL versions without torchvision,
     # which is what the scorers want anyway.
     ("transformers", "requires torchvision"),

@@ -145,23 +145,28 @@ def wait_until(condition, proc: subprocess.Popen, what: str, timeout: float = 24
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def reached(database: Path | str, kind: str, step: int):
-    """A condition: some `kind` event (progress, checkpoint) has reached `step`."""
+def reached(database: Path | str, kind: str, step: int, after: int = 0):
+    """A condition: some `kind` event (progress, checkpoint), other than the first `after`
+    of them, has reached `step`."""
 
     def exists() -> bool:
         return isinstance(database, str) or database.exists()
 
-    return lambda: exists() and any(p["step"] >= step for p in event_rows(database, kind))
+    return lambda: exists() and any(p["step"] >= step for p in event_rows(database, kind)[after:])
 
 
 def sigkill_engine_at(
     env: dict[str, str], database: Path | str, kind: str, step: int, linger: float = 0.0
 ) -> None:
-    """Start `petbooth engine`, wait until its `kind` event reaches `step`, wait `linger`
-    seconds more, then SIGKILL it."""
+    """Start `petbooth engine`, wait until one of *its* `kind` events reaches `step` (an
+    earlier engine that lingered past `step` does not count), wait `linger` seconds more,
+    then SIGKILL it."""
+    known = isinstance(database, str) or database.exists()
+    earlier = len(event_rows(database, kind)) if known else 0
     engine = start_petbooth("engine", env=env)
     try:
-        wait_until(reached(database, kind, step), engine, f"the {kind} at step {step}")
+        mine = reached(database, kind, step, after=earlier)
+        wait_until(mine, engine, f"the {kind} at step {step}")
         time.sleep(linger)
     finally:
         engine.send_signal(signal.SIGKILL)
