@@ -23,7 +23,7 @@ RUN apt-get update \
 
 WORKDIR /app
 # The versions the project tested: pyproject.toml's `dependencies`, nothing of [engine].
-RUN pip install "aiosqlite==0.22.1" "Pillow==13.0.0" "pillow-heif==1.8.1" "pydantic==2.14.4" \
+RUN pip install "aiosqlite==0.22.1" "Pillow==13.0.0" "pillow-heif==1.9.0" "pydantic==2.14.4" \
         "pydantic-settings==2.16.3" "discord.py==2.7.1" "obstore==0.12.1" \
         "psycopg[binary]==3.3.9" "psycopg-pool==3.3.3"
 COPY pyproject.toml README.md ./
@@ -68,10 +68,10 @@ WORKDIR /app
 # Dependencies first, so a code change does not reinstall torch (about 3 GB with CUDA): the
 # versions the project tested, of pyproject.toml's `dependencies` and its [engine] extra.
 RUN pip install "torch==2.13.0" \
- && pip install "diffusers==0.42.1" "transformers==5.24.0" "peft==0.21.2" \
-        "accelerate==1.15.0" "bitsandbytes==0.50.2" "safetensors==0.8.0" \
+ && pip install "diffusers==0.42.1" "transformers==5.25.0" "peft==0.21.2" \
+        "accelerate==1.16.0" "bitsandbytes==0.50.2" "safetensors==0.8.0" \
         "huggingface_hub==2.4.0" "numpy==2.4.6" "matplotlib==3.11.2" \
-        "aiosqlite==0.22.1" "Pillow==13.0.0" "pillow-heif==1.8.1" "pydantic==2.14.4" \
+        "aiosqlite==0.22.1" "Pillow==13.0.0" "pillow-heif==1.9.0" "pydantic==2.14.4" \
         "pydantic-settings==2.16.3" "discord.py==2.7.1" "obstore==0.12.1" \
         "psycopg[binary]==3.3.9" "psycopg-pool==3.3.3"
 COPY pyproject.toml README.md ./

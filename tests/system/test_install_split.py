@@ -146,7 +146,11 @@ def test_the_bot_installs_and_runs_without_torch_in_a_fresh_venv(tmp_path: Path)
     env = _fresh(engine_env(tmp_path / "data", tmp_path / "no-model"))
 
     install = subprocess.run(
-        [pip, "install", "--quiet", str(ROOT)], capture_output=True, text=True, timeout=600, env=env
+        [pip, "install", "--quiet", "-c", str(ROOT / "constraints.txt"), str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     if install.returncode != 0 and not _index_reachable(pip, tmp_path / "probe", env):
         pytest.skip("the package index is unreachable: cannot install into a fresh venv")

@@ -35,6 +35,20 @@ def _requirement_names(requirements: list[str]) -> list[str]:
     return names
 
 
+def _project_name(name: str) -> str:
+    """A distribution's name as pip compares them (PEP 503)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(text: str, quoted: bool) -> dict[str, str]:
+    """`name==version` pins in a Dockerfile (quoted, extras allowed) or a requirements file."""
+    pattern = r'"([A-Za-z0-9._-]+)(?:\[[\w,]+\])?==([\d.]+)"' if quoted else r"^([\w.-]+)==(\S+)$"
+    return {_project_name(n): v for n, v in re.findall(pattern, text, re.MULTILINE)}
+
+
+CONSTRAINTS = _pins((ROOT / "constraints.txt").read_text(), quoted=False)
+
+
 def _compose() -> dict:
     return yaml.safe_load((ROOT / "compose.yaml").read_text())
 
@@ -71,8 +85,21 @@ def test_each_image_pins_what_the_project_tested() -> None:
     core = _requirement_names(PROJECT["dependencies"])
     engine = _requirement_names(PROJECT["optional-dependencies"]["engine"])
     for stage, wanted in (("bot", core), ("engine", core + engine)):
-        pinned = re.findall(r'"([A-Za-z0-9._-]+)(?:\[[\w,]+\])?==[\d.]+"', _stages()[stage])
-        assert sorted(pinned, key=str.lower) == sorted(wanted, key=str.lower), stage
+        pinned = _pins(_stages()[stage], quoted=True)
+        assert sorted(pinned) == sorted(map(_project_name, wanted)), stage
+
+
+def test_every_pin_is_the_release_the_tests_ran_on() -> None:
+    """The images and the GPU kit install what constraints.txt (so `make test`) installs."""
+    assert {"torch", "diffusers", "discord-py", "pytest"} <= CONSTRAINTS.keys()
+    kit = (ROOT / "bench" / "gpu" / "wheels.txt").read_text()
+    for where, pins in (
+        ("Dockerfile", _pins(DOCKERFILE, quoted=True)),
+        ("GPU kit", _pins(kit, quoted=False)),
+    ):
+        assert pins, where
+        differ = {n: (v, CONSTRAINTS.get(n)) for n, v in pins.items() if CONSTRAINTS.get(n) != v}
+        assert differ == {}, f"{where} pins other releases than constraints.txt: {differ}"
 
 
 def test_each_image_runs_its_part_as_a_non_root_user_with_a_healthcheck() -> None:
@@ -156,7 +183,8 @@ def test_make_setup_installs_the_engine_and_setup_test_the_test_extra() -> None:
     makefile = (ROOT / "Makefile").read_text()
     setup = makefile.split("\nsetup:")[1].split("\n\n")[0]
     setup_test = makefile.split("\nsetup-test:")[1].split("\n\n")[0]
-    assert 'pip install --quiet -e ".[engine]"' in setup
-    assert 'pip install --quiet -e ".[test]"' in setup_test
+    assert 'pip install --quiet $(PIN) -e ".[engine]"' in setup
+    assert 'pip install --quiet $(PIN) -e ".[test]"' in setup_test
+    assert "PIN    := -c constraints.txt" in makefile  # the releases the tests ran on
     for recipe in (setup, setup_test):
-        assert '"$(CPU_TORCH)"' in recipe  # the CPU wheel first, so no CUDA download
+        assert '$(PIN) "$(CPU_TORCH)"' in recipe  # the CPU wheel first, so no CUDA download
