@@ -9,15 +9,17 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.errors import UserError
-from bot.jobs._status_embed import status_embed
+from bot.jobs._status_embed import server_text, status_embed
 from bot.utils.access import is_admin, visible_job
-from engine.orders.status import build_status
+from bot.utils.guild_rules import Action, role_refusal
+from engine.orders.status import build_status, server_standing
 from engine.store import Job, JobState, jobs
 
 if TYPE_CHECKING:
     from bot.client import PetBooth
 
 ACTIVE = (JobState.QUEUED, JobState.RUNNING)
+ROLE_RULED: tuple[Action, ...] = ("train", "imagine")  # what /server roles can keep to roles
 
 
 class Jobs(commands.Cog):
@@ -33,9 +35,16 @@ class Jobs(commands.Cog):
         report = await build_status(
             self.bot.db, owner_id=owner, heartbeat_seconds=self.bot.settings.heartbeat_seconds
         )
-        await interaction.response.send_message(
-            embed=status_embed(report, everyone=everyone), ephemeral=True
-        )
+        embed = status_embed(report, everyone=everyone, server=await self._server(interaction))
+        await interaction.response.send_message(embed=embed, ephemeral=True)
+
+    async def _server(self, interaction: discord.Interaction) -> str | None:
+        """The caller's standing under this server's rules, before a refusal tells them."""
+        standing = await server_standing(self.bot.db, interaction.guild_id, interaction.user.id)
+        if standing is None:
+            return None
+        refusals = (role_refusal(interaction, standing.rules, a) for a in ROLE_RULED)
+        return server_text(standing, [r for r in refusals if r is not None])
 
     @app_commands.command(name="cancel", description="Cancel a training or picture job")
     @app_commands.describe(job="The job number from /status (default: your active job)")

@@ -14,6 +14,7 @@ from bot.errors import UserError
 from bot.utils.format import safe
 from engine.orders.guild_rules import PAUSED
 from engine.store import guilds
+from engine.store.guilds import GuildRules
 
 Action = Literal["train", "imagine"]
 
@@ -31,25 +32,33 @@ def role_names(guild: discord.Guild | None, role_ids: Iterable[int]) -> list[str
 
 async def ensure_may(interaction: discord.Interaction, action: Action) -> None:
     """Refuse (``UserError``) a member the server's rules keep from ``action`` here: the
-    server is paused, or the command is kept to roles the member has none of. Members who
-    can manage the server pass the role rule. DMs have no server and no rules."""
+    server is paused, or the command is kept to roles the member has none of. DMs have no
+    server and no rules."""
     if interaction.guild_id is None:
         return
     rules = await guilds.get(petbooth_of(interaction).db, interaction.guild_id)
     if rules.paused:
         raise UserError(PAUSED)
+    refusal = role_refusal(interaction, rules, action)
+    if refusal is not None:
+        raise UserError(refusal)
+
+
+def role_refusal(interaction: discord.Interaction, rules: GuildRules, action: Action) -> str | None:
+    """Why the server's roles keep this member from ``action`` here, or None (/status says
+    it before they try). Members who can manage the server pass the role rule."""
     allowed = rules.train_role_ids if action == "train" else rules.imagine_role_ids
     if not allowed or manages_server(interaction):
-        return
+        return None
     member = interaction.user
     if isinstance(member, discord.Member) and any(r.id in allowed for r in member.roles):
-        return
+        return None
     names = role_names(interaction.guild, allowed)
     if not names:  # every role the admin picked was deleted since: nobody is let in by chance
-        raise UserError(
+        return (
             f"The role allowed to /{action} here no longer exists; ask a server admin to "
             f"pick one with `/server roles`."
         )
-    raise UserError(
+    return (
         f"Only members with the {' or '.join(names)} role may /{action} here; ask a server admin."
     )

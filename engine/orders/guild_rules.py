@@ -8,8 +8,8 @@ type (``EnrollmentRefused``, ``ImagineRefused``) with it. No guild (DMs, the CLI
 
 from __future__ import annotations
 
-from engine.store import Transaction, guilds
-from engine.store.guilds import DAY_SECONDS, GuildRules, Usage
+from engine.store import Database, Transaction, guilds
+from engine.store.guilds import DAY_SECONDS, Usage
 
 # (which quota, who has what is left of it), for the member's quota and the server's
 _WHOSE = (("per member", "you have"), ("for all its members together", "they have"))
@@ -37,7 +37,7 @@ async def training_refusal(tx: Transaction, guild_id: int | None, owner_id: int)
     if limits == (None, None):
         return None
     await tx.lock("guild", guild_id)  # PostgreSQL: one request at a time takes the last unit
-    mine, everyone = await _usage(tx, rules, owner_id)
+    mine, everyone = await todays_use(tx, guild_id, owner_id, tx.now)
     return _over_quotas(
         limits, (mine.trainings, everyone.trainings), asked=1, noun="training", now=tx.now
     )
@@ -56,15 +56,19 @@ async def pictures_refusal(
     if limits == (None, None):
         return None
     await tx.lock("guild", guild_id)
-    mine, everyone = await _usage(tx, rules, owner_id)
+    mine, everyone = await todays_use(tx, guild_id, owner_id, tx.now)
     return _over_quotas(
         limits, (mine.pictures, everyone.pictures), asked=count, noun="picture", now=tx.now
     )
 
 
-async def _usage(tx: Transaction, rules: GuildRules, owner_id: int) -> tuple[Usage, Usage]:
-    mine = await guilds.usage(tx, rules.guild_id, tx.now, owner_id=owner_id)
-    everyone = await guilds.usage(tx, rules.guild_id, tx.now)
+async def todays_use(
+    db: Database | Transaction, guild_id: int, owner_id: int, now: float
+) -> tuple[Usage, Usage]:
+    """What the server's quotas count today: the member's use, then all its members'. The
+    checks above read it inside the queuing transaction; /status shows it."""
+    mine = await guilds.usage(db, guild_id, now, owner_id=owner_id)
+    everyone = await guilds.usage(db, guild_id, now)
     return mine, everyone
 
 

@@ -1,5 +1,6 @@
 """What /status and `petbooth status` show: jobs with queue position and ETA, subjects,
-engine health. Torch-free; estimates come from measured seconds per step."""
+engine health, and (/status in a server with rules) the member's standing under them.
+Torch-free; estimates come from measured seconds per step."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from engine.orders.checkpoint_choice import step_in_use
+from engine.orders.guild_rules import reset_at, todays_use
 from engine.orders.liveness import is_live
 from engine.orders.pet_states import pet_state
 from engine.settings import Settings
@@ -18,9 +20,11 @@ from engine.store import (
     JobState,
     SubjectStatus,
     engines,
+    guilds,
     jobs,
     subjects,
 )
+from engine.store.guilds import GuildRules, Usage
 
 # Before any job has run on this machine: an H100 trains SDXL-LoRA at ~0.3 s/step at
 # 1024 px; a guess that errs long keeps promises (refined from the first finished job).
@@ -209,3 +213,40 @@ def duration(seconds: float | None) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+@dataclass(frozen=True)
+class ServerStanding:
+    """A member under a server's rules today: /status's "This server" section. Roles are
+    the rules' to name and the bot's to check (only Discord knows a member's)."""
+
+    rules: GuildRules
+    mine: Usage  # what the quotas count today: this member's jobs in the server
+    everyone: Usage  # and all its members'
+    resets_at: int  # the next 00:00 UTC, Unix seconds
+
+
+async def server_standing(
+    db: Database, guild_id: int | None, owner_id: int
+) -> ServerStanding | None:
+    """None in DMs (no server, no rules) and in a server whose admins keep nobody from
+    anything: not paused, no roles, no quotas (the safety filter limits no member)."""
+    if guild_id is None:
+        return None
+    rules = await guilds.get(db, guild_id)
+    if not _limits_members(rules):
+        return None
+    now = await db.current_time()
+    mine, everyone = await todays_use(db, guild_id, owner_id, now)
+    return ServerStanding(rules, mine, everyone, reset_at(now))
+
+
+def _limits_members(rules: GuildRules) -> bool:
+    quotas = (
+        rules.daily_trainings_per_user,
+        rules.daily_trainings_per_guild,
+        rules.daily_pictures_per_user,
+        rules.daily_pictures_per_guild,
+    )
+    roles = rules.train_role_ids or rules.imagine_role_ids
+    return rules.paused or bool(roles) or any(q is not None for q in quotas)
