@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import os
 import socket
 import time
@@ -21,6 +22,7 @@ from engine.failures import describe_failure, is_expected_failure
 from engine.job_control import JobControl
 from engine.logs import job_context
 from engine.settings import Settings
+from engine.storage import trim_local_cache
 from engine.store import Database, Job, JobKind, JobState, endings, engines, jobs, subjects
 from engine.store.database import JOBS_CHANNEL
 
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 
 SUPPORTED_KINDS = (JobKind.GENERATE, JobKind.TRAIN)
 CANCEL_LOOK_SECONDS = 1.0  # one indexed SELECT a second: nothing next to a denoising step
+# An engine trims its local cache between jobs at most this often: each trim walks the data
+# dir, and a few minutes over a limit of GiB cost nothing (a job adds MB).
+CACHE_TRIM_SECONDS = 600.0
 
 
 class Engine:
@@ -50,6 +55,7 @@ class Engine:
         self._control: JobControl | None = None
         self._last_beat = 0.0
         self._last_reap = 0.0
+        self._last_trim = -math.inf
         self._resident = resident  # the one pipeline: loaded by the first job, then kept
         self._scorer: PreviewScorer | None = None  # likewise: loaded at the first preview
 
@@ -89,6 +95,7 @@ class Engine:
             while not self._shutdown.is_set():
                 await self._beat(None)
                 await self._reap()
+                await self._trim_cache()
                 job = await jobs.claim_next(
                     self.db, self.engine_id, self.settings.lease_seconds, SUPPORTED_KINDS
                 )
@@ -122,6 +129,13 @@ class Engine:
         if time.monotonic() - self._last_reap >= self.settings.heartbeat_seconds:
             self._last_reap = time.monotonic()
             await jobs.requeue_expired(self.db)
+
+    async def _trim_cache(self) -> None:
+        """Keep the data dir within its size as a cache of object storage, between jobs (on
+        a thread: a walk of the data dir and a HEAD per file deleted)."""
+        if time.monotonic() - self._last_trim >= CACHE_TRIM_SECONDS:
+            self._last_trim = time.monotonic()
+            await asyncio.to_thread(trim_local_cache, self.settings)
 
     async def _queue_is_empty(self) -> bool:
         """Nothing queued and nothing running anywhere: a running job of a dead engine will

@@ -195,6 +195,11 @@ class Settings(BaseSettings):
     storage_region: str | None = None
     storage_access_key_id: str | None = None
     storage_secret_access_key: SecretStr | None = None
+    # The data dir's size as a cache of that store, in GiB (0: no limit): the bot hourly and
+    # each engine between jobs delete the least recently used files the store also holds,
+    # never one used in the last hour. 20: fits a modest disk beside the models (the HF cache
+    # holds SDXL's ~7 GB elsewhere). Unused when the data dir is the store.
+    storage_cache_limit_gib: float = Field(20.0, ge=0)
     base_model: str = "stabilityai/stable-diffusion-xl-base-1.0"  # hub id or local directory
     # fp16-fix VAE: SDXL's own VAE overflows to NaN in fp16; set to "" to use the base model's.
     vae: str = "madebyollin/sdxl-vae-fp16-fix"

@@ -2,10 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
+import stat
+import time
 from abc import ABC, abstractmethod
+from collections.abc import Collection
 from pathlib import Path
+
+from engine.storage.cache_files import (
+    CachedFile,
+    Trimmed,
+    cached_files,
+    remove_emptied_folders,
+)
+
+log = logging.getLogger(__name__)
+
+# `fetch` marks a cached file used (its mtime, which `trim_cache` orders by) at most this
+# often: each mark is a metadata write, and the engine's LoRA cache keys on the mtime, so a
+# mark costs it one re-read of the LoRA (~10 MB). Far below any sensible keep window.
+MARK_USE_EVERY_SECONDS = 600.0
 
 
 class StorageError(RuntimeError):
@@ -32,6 +50,11 @@ class Storage(ABC):
 
     def __init__(self, cache_dir: Path) -> None:
         self.cache_dir = cache_dir
+
+    @property
+    def _is_cache(self) -> bool:
+        """Whether the store is the cache itself (the default data dir): nothing to trim."""
+        return False
 
     @property
     @abstractmethod
@@ -90,19 +113,21 @@ class Storage(ABC):
         """The local copy of `key`, downloaded into the cache when it is not there yet;
         None when the store has no such key."""
         path = self.cache_path(key)
-        if path.is_file() or self.get_file(key, path):
+        if self._cached(path) or self.get_file(key, path):
             return path
         return None
 
-    def fetch_folder(self, prefix: str) -> list[Path]:
-        """Every file under the folder `prefix` in the local cache, downloading the ones
-        missing there (a job reclaimed on another machine starts with an empty cache)."""
-        paths = []
-        for key in self.list_keys(prefix):
-            path = self.fetch(key)
-            if path is not None:
-                paths.append(path)
-        return paths
+    def _cached(self, path: Path) -> bool:
+        """Whether `path` is a file in the cache, marked used (see MARK_USE_EVERY_SECONDS)."""
+        try:
+            found = path.stat()
+            if not stat.S_ISREG(found.st_mode):
+                return False
+            if not self._is_cache and time.time() - found.st_mtime > MARK_USE_EVERY_SECONDS:
+                os.utime(path)
+        except FileNotFoundError:  # never cached, or trimmed a moment ago
+            return False
+        return True
 
     def forget_removed(self, prefix: str, names: tuple[str, ...]) -> None:
         """Delete the keys under `prefix` named one of `names` whose folder is in the local
@@ -119,6 +144,55 @@ class Storage(ABC):
         key = checked_key(prefix.rstrip("/"))
         self.delete([*self.list_keys(key), key])
         remove_cached(self.cache_dir / key)
+
+    def trim_cache(
+        self,
+        limit_bytes: int,
+        *,
+        keep_newer_than_seconds: float,
+        spare: Collection[Path] = (),
+    ) -> Trimmed:
+        """Delete the least recently used cached files (oldest mtime first; `fetch` marks a
+        use) until the cache holds at most `limit_bytes`. Never a file written or used in the
+        last `keep_newer_than_seconds` (a running job's checkpoints, a picture about to be
+        posted), one the store does not hold (a checkpoint not uploaded yet), one being
+        written (".tmp-…") or one in `spare` (the database). A no-op where the store is the
+        cache. Blocking: a walk of the cache, and a HEAD for each file deleted."""
+        if self._is_cache:
+            return Trimmed(files=0, bytes=0)
+        root = self.cache_dir.resolve()
+        files = cached_files(root, {p.resolve() for p in spare})
+        excess = sum(f.size for f in files) - limit_bytes
+        used_since = time.time() - keep_newer_than_seconds
+        removed: list[CachedFile] = []
+        for file in sorted(files, key=lambda f: f.used):
+            if excess <= 0 or file.used > used_since:
+                break
+            if self._remove_stored_copy(root, file.path, used_since):
+                removed.append(file)
+                excess -= file.size
+        remove_emptied_folders(root, {f.path.parent for f in removed})
+        trimmed = Trimmed(files=len(removed), bytes=sum(f.size for f in removed))
+        if removed:
+            log.info(
+                "trimmed the local cache %s: %d files, %.1f MB",
+                root,
+                trimmed.files,
+                trimmed.bytes / 1e6,
+            )
+        return trimmed
+
+    def _remove_stored_copy(self, root: Path, path: Path, used_since: float) -> bool:
+        """Delete a cached file the store also holds, unless it was used since it was picked."""
+        if not self.exists(path.relative_to(root).as_posix()):
+            return False  # only here: not uploaded yet, or never meant to be
+        try:
+            if path.stat().st_mtime > used_since:
+                return False  # fetched while the store was asked
+            path.unlink()
+        except FileNotFoundError:
+            return False  # another process on this data dir trimmed it
+        return True
 
 
 def remove_cached(path: Path) -> None:
