@@ -51,8 +51,10 @@ def test_sigkilled_engine_resumes_from_checkpoint(tmp_path: Path, tiny_model_dir
     (done,) = event_rows(database, "done")
     assert done["steps"] == 8 and done["resumed_from"] == killed_at
     progress = [p["step"] for p in event_rows(database, "progress")]
-    # first run: 1..k (k >= killed_at); second run continues at killed_at + 1, never from 1
-    restart = progress.index(killed_at + 1, killed_at)
+    # first run: 1..k (k >= killed_at: it may log a step past its last checkpoint before the
+    # kill lands); second run continues at killed_at + 1, never from 1
+    repeated = (i for i in range(1, len(progress)) if progress[i] <= progress[i - 1])
+    restart = next(repeated, progress.index(killed_at + 1))  # none repeated: killed at k
     assert progress[:restart] == list(range(1, restart + 1))
     assert progress[restart:] == list(range(killed_at + 1, 9))
     checkpoints = sorted({p["step"] for p in event_rows(database, "checkpoint")})
