@@ -109,10 +109,7 @@ class LoraFit:
         config = self.request.config
         try:
             total = self._accumulate(step)
-            self.scaler.unscale_(self.optimizer)
-            torch.nn.utils.clip_grad_norm_(self.parameters, config.max_grad_norm)
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            clipped_step(self.scaler, self.optimizer, self.parameters, config.max_grad_norm)
         finally:  # out of memory too: a retried step must not add to these gradients
             self.optimizer.zero_grad(set_to_none=True)
         self._time(time.perf_counter() - began)
@@ -218,6 +215,29 @@ class LoraFit:
             should_stop,
         )
         return save_preview(self.request.job_dir, step, images)
+
+
+def clipped_step(
+    scaler: torch.amp.GradScaler,
+    optimizer: torch.optim.Optimizer,
+    parameters: list[torch.nn.Parameter],
+    max_grad_norm: float,
+) -> None:
+    """Unscale (fp16), clip and take the optimizer step. Out of memory after the unscale
+    (in the clipping or the optimizer's first state), the fp16 scaler forgets that it
+    unscaled this step, so the retried step unscales its own fresh gradients (it would
+    raise "unscale_() has already been called" instead); the scale itself is untouched."""
+    try:
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(parameters, max_grad_norm)
+        scaler.step(optimizer)
+        scaler.update()
+    except torch.OutOfMemoryError:
+        # GradScaler's record of this step's unscale/step, which only update() resets; no
+        # public call resets it without also moving the scale.
+        if scaler.is_enabled():  # a disabled scaler (bf16, fp32) records nothing
+            scaler._per_optimizer_states.clear()
+        raise
 
 
 def _optimizer(
