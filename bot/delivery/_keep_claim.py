@@ -6,6 +6,11 @@ over, search the channel, not find the message (still uploading) and post it aga
 background task renews the claim (``events.extend_claim``) every third of the lease until
 the call ends: two renewals may come late or fail (a slow database) before it lapses.
 
+A call still in flight after ``HUNG_CALL_SECONDS`` is hung (a connection that never
+answers), not slow: it is abandoned with TimeoutError, which counts as a failed attempt, so
+the claim is no longer renewed for nothing and a later attempt searches for the message
+before it posts again.
+
 A process whose event loop itself stalls past the lease renews nothing, and loses the claim
 as it should. A renewal that finds the claim lost can only log it: the call cannot be
 recalled. Its record (``events.mark_delivered``) then never overwrites the new holder's,
@@ -23,6 +28,9 @@ from engine.store import Database, Event, events
 log = logging.getLogger(__name__)
 
 RENEWALS_PER_LEASE = 3
+# Ten 8 MB pictures upload in seconds, and discord.py's rate-limit sleeps are at most a
+# minute or two: ten minutes is far past any call that is still going to finish.
+HUNG_CALL_SECONDS = 600.0
 
 
 @asynccontextmanager
@@ -32,7 +40,8 @@ async def keep_claim(
     """``async with keep_claim(...):`` around a Discord call for ``event``."""
     renewing = asyncio.create_task(_renew(db, event, bot_id, lease_seconds))
     try:
-        yield
+        async with asyncio.timeout(HUNG_CALL_SECONDS):
+            yield
     finally:
         renewing.cancel()
         await asyncio.gather(renewing, return_exceptions=True)

@@ -11,6 +11,7 @@ import discord
 import pytest
 import simcord
 
+import bot.delivery._keep_claim
 from bot.client import PetBooth
 from bot.delivery._cog import Delivery
 from engine.settings import Settings
@@ -65,3 +66,41 @@ async def test_a_post_slower_than_the_lease_is_not_posted_again_by_another_loop(
     own = env.bot.get_cog("Delivery")
     assert isinstance(own, Delivery)
     assert event.message_id == message.id and event.claimed_by == own.bot_id
+
+
+HUNG = 5 * LEASE  # HUNG_CALL_SECONDS, shortened: the test advances a simulated clock
+
+
+async def test_a_hung_post_is_abandoned_and_the_event_posted_once_by_a_later_attempt(
+    world: World, db: Database, env: simcord.Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "now", lambda: env.now().timestamp())
+    monkeypatch.setattr(bot.delivery._keep_claim, "HUNG_CALL_SECONDS", HUNG)
+    original = discord.PartialMessageable.send
+    calls = 0
+
+    async def first_post_hangs(self: discord.PartialMessageable, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(100 * HUNG)  # a connection that never answers
+        return await original(self, **kwargs)
+
+    monkeypatch.setattr(discord.PartialMessageable, "send", first_post_hangs)
+    job_id = await jobs.enqueue(
+        db,
+        JobKind.TRAIN,
+        owner_id=world.alice.id,
+        guild_id=world.guild.id,
+        channel_id=world.channel.id,
+    )
+    await events.append_event(db, job_id, EventKind.FAILED, {"error": "boom"})
+
+    await env.advance_time(HUNG)
+    assert calls == 1 and bot_messages(world.channel) == []  # still waiting on the first
+    await env.advance_time(2 * LEASE)  # abandoned; the next poll's attempt posts
+
+    [message] = bot_messages(world.channel)
+    assert "boom" in message.content and calls == 2
+    [event] = await events.for_job(db, job_id)
+    assert event.message_id == message.id
