@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -26,7 +26,7 @@ from engine.training.checkpoints import (
     save_checkpoint,
 )
 from engine.training.objective import denoising_loss, draw_batch
-from engine.training.plan import TrainingPlan, step_down
+from engine.training.plan import TrainingPlan, lighter_for_pictures, step_down
 from engine.training.precision import Precision
 from engine.training.preview import render_preview, save_preview
 from engine.training.request import TrainingOutOfMemory, TrainRequest
@@ -168,7 +168,7 @@ class LoraFit:
     def lighten_for_pictures(self, step: int) -> None:
         """After a picture drawn between steps ran out of memory: VAE tiled, encoders
         parked, for the rest of the training (the split of the steps stays)."""
-        lighter = replace(self.plan, vae_tiling=True, encoders_resident=False)
+        lighter = lighter_for_pictures(self.plan, self.request.config)
         if lighter == self.plan:
             return
         log.warning(

@@ -122,6 +122,15 @@ def step_down(plan: TrainingPlan, config: TrainingDefaults, cuda: bool) -> Train
     return replace(smaller, estimated_gib=round(_plan_gib(scale, smaller), 2))
 
 
+def lighter_for_pictures(plan: TrainingPlan, config: TrainingDefaults) -> TrainingPlan:
+    """The plan to go on with after a picture drawn between steps ran out of memory: the
+    VAE tiled and the encoders parked, the split of the steps unchanged, its peak
+    estimated again."""
+    lighter = replace(plan, vae_tiling=True, encoders_resident=False)
+    scale = (config.resolution / 1024) ** 2
+    return replace(lighter, estimated_gib=round(_plan_gib(scale, lighter), 2))
+
+
 def caching_step_down(plan: TrainingPlan) -> TrainingPlan | None:
     """The plan to cache with after the VAE encoder ran out of memory: one photo at a time,
     then in tiles; None when it already did both."""

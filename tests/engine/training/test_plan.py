@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from engine.settings import TrainingDefaults
-from engine.training.plan import TrainingPlan, caching_step_down, plan_training, step_down
+from engine.training.plan import (
+    TrainingPlan,
+    caching_step_down,
+    lighter_for_pictures,
+    plan_training,
+    step_down,
+)
 
 SDXL = TrainingDefaults(resolution=1024, effective_batch=4)
 
@@ -69,6 +75,14 @@ def test_stepping_down_parks_the_encoders_then_takes_the_fastest_smaller_split()
         (2, True, False),
         (1, True, False),
     ]
+
+
+def test_lighter_pictures_keep_the_split_and_lower_the_estimate() -> None:
+    plan = plan_training(SDXL, 125.0, cuda=True)
+    lighter = lighter_for_pictures(plan, SDXL)
+    assert split(lighter) == split(plan) and lighter.vae_tiling and not lighter.encoders_resident
+    assert lighter.estimated_gib < plan.estimated_gib  # what the log's "peak" says after it
+    assert lighter_for_pictures(lighter, SDXL) == lighter
 
 
 def test_stepping_down_keeps_what_a_setting_fixes() -> None:
