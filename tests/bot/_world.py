@@ -16,7 +16,17 @@ from bot.delivery._cog import PROGRESS_EDIT_SECONDS
 from engine.orders.lora_files import LORA_WEIGHTS
 from engine.orders.pet_names import normalise_name
 from engine.settings import Settings
-from engine.store import Database, EventKind, Job, Subject, SubjectStatus, events, jobs, subjects
+from engine.store import (
+    Database,
+    EventKind,
+    Job,
+    JobKind,
+    Subject,
+    SubjectStatus,
+    events,
+    jobs,
+    subjects,
+)
 from tests.samples import jpeg
 
 ADMIN_ROLE = "petbooth-admin"
@@ -167,3 +177,20 @@ async def progress(db: Database, job: Job, step: int, total: int = 500) -> None:
 async def poll(env: simcord.Env) -> None:
     """Let enough virtual time pass for a delivery poll and a progress edit."""
     await env.advance_time(PROGRESS_EDIT_SECONDS + 1)
+
+
+async def failed_jobs(world: World, db: Database, count: int) -> list[int]:
+    """`count` trainings of Alice's in the channel that failed ("boom <job id>"): events
+    for the outbox to deliver."""
+    job_ids = []
+    for _ in range(count):
+        job_id = await jobs.enqueue(
+            db,
+            JobKind.TRAIN,
+            owner_id=world.alice.id,
+            guild_id=world.guild.id,
+            channel_id=world.channel.id,
+        )
+        await events.append_event(db, job_id, EventKind.FAILED, {"error": f"boom {job_id}"})
+        job_ids.append(job_id)
+    return job_ids

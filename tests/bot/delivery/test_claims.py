@@ -13,22 +13,7 @@ import simcord
 from bot.client import make_bot
 from bot.delivery._cog import Delivery
 from engine.store import Database, Event, EventKind, JobKind, events, jobs
-from tests.bot._world import World, bot_messages, bot_settings, poll
-
-
-async def failed_jobs(world: World, db: Database, count: int) -> list[int]:
-    job_ids = []
-    for _ in range(count):
-        job_id = await jobs.enqueue(
-            db,
-            JobKind.TRAIN,
-            owner_id=world.alice.id,
-            guild_id=world.guild.id,
-            channel_id=world.channel.id,
-        )
-        await events.append_event(db, job_id, EventKind.FAILED, {"error": f"boom {job_id}"})
-        job_ids.append(job_id)
-    return job_ids
+from tests.bot._world import World, bot_messages, bot_settings, failed_jobs, poll
 
 
 async def test_two_delivery_loops_post_each_event_once(

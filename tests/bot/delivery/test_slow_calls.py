@@ -15,8 +15,8 @@ import bot.delivery._keep_claim
 from bot.client import PetBooth
 from bot.delivery._cog import Delivery
 from engine.settings import Settings
-from engine.store import Database, EventKind, JobKind, events, jobs
-from tests.bot._world import World, bot_messages, bot_settings
+from engine.store import Database, events
+from tests.bot._world import World, bot_messages, bot_settings, failed_jobs
 
 LEASE = 3.0
 UPLOAD = 4 * LEASE  # the first post takes this long to reach Discord
@@ -27,30 +27,30 @@ def settings(tmp_path: Path) -> Settings:
     return bot_settings(tmp_path, delivery_claim_seconds=LEASE)
 
 
+async def first_post_takes(
+    seconds: float, env: simcord.Env, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> list[int]:
+    """The bot's first post takes `seconds` of simcord's clock to reach Discord (the leases
+    run on that clock too); returns a list holding the number of posts tried so far."""
+    monkeypatch.setattr(db, "now", lambda: env.now().timestamp())
+    original = discord.PartialMessageable.send
+    calls = [0]
+
+    async def send(self: discord.PartialMessageable, **kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            await asyncio.sleep(seconds)
+        return await original(self, **kwargs)
+
+    monkeypatch.setattr(discord.PartialMessageable, "send", send)
+    return calls
+
+
 async def test_a_post_slower_than_the_lease_is_not_posted_again_by_another_loop(
     world: World, db: Database, env: simcord.Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Leases run on simcord's clock, which the bot's sleeps (and its renewals) follow.
-    monkeypatch.setattr(db, "now", lambda: env.now().timestamp())
-    original = discord.PartialMessageable.send
-    calls = 0
-
-    async def first_post_slow(self: discord.PartialMessageable, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            await asyncio.sleep(UPLOAD)
-        return await original(self, **kwargs)
-
-    monkeypatch.setattr(discord.PartialMessageable, "send", first_post_slow)
-    job_id = await jobs.enqueue(
-        db,
-        JobKind.TRAIN,
-        owner_id=world.alice.id,
-        guild_id=world.guild.id,
-        channel_id=world.channel.id,
-    )
-    await events.append_event(db, job_id, EventKind.FAILED, {"error": "boom"})
+    await first_post_takes(UPLOAD, env, db, monkeypatch)
+    [job_id] = await failed_jobs(world, db, 1)
     assert isinstance(env.bot, PetBooth)
     second = Delivery(env.bot, bot_id="second-bot")
 
@@ -61,7 +61,7 @@ async def test_a_post_slower_than_the_lease_is_not_posted_again_by_another_loop(
     await env.advance_time(UPLOAD - 3 * LEASE)  # the post reaches Discord
 
     [message] = bot_messages(world.channel)
-    assert "boom" in message.content
+    assert f"boom {job_id}" in message.content
     [event] = await events.for_job(db, job_id)
     own = env.bot.get_cog("Delivery")
     assert isinstance(own, Delivery)
@@ -74,33 +74,15 @@ HUNG = 5 * LEASE  # HUNG_CALL_SECONDS, shortened: the test advances a simulated 
 async def test_a_hung_post_is_abandoned_and_the_event_posted_once_by_a_later_attempt(
     world: World, db: Database, env: simcord.Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(db, "now", lambda: env.now().timestamp())
     monkeypatch.setattr(bot.delivery._keep_claim, "HUNG_CALL_SECONDS", HUNG)
-    original = discord.PartialMessageable.send
-    calls = 0
-
-    async def first_post_hangs(self: discord.PartialMessageable, **kwargs: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            await asyncio.sleep(100 * HUNG)  # a connection that never answers
-        return await original(self, **kwargs)
-
-    monkeypatch.setattr(discord.PartialMessageable, "send", first_post_hangs)
-    job_id = await jobs.enqueue(
-        db,
-        JobKind.TRAIN,
-        owner_id=world.alice.id,
-        guild_id=world.guild.id,
-        channel_id=world.channel.id,
-    )
-    await events.append_event(db, job_id, EventKind.FAILED, {"error": "boom"})
+    calls = await first_post_takes(100 * HUNG, env, db, monkeypatch)  # it never answers
+    [job_id] = await failed_jobs(world, db, 1)
 
     await env.advance_time(HUNG)
-    assert calls == 1 and bot_messages(world.channel) == []  # still waiting on the first
+    assert calls == [1] and bot_messages(world.channel) == []  # still waiting on the first
     await env.advance_time(2 * LEASE)  # abandoned; the next poll's attempt posts
 
     [message] = bot_messages(world.channel)
-    assert "boom" in message.content and calls == 2
+    assert f"boom {job_id}" in message.content and calls == [2]
     [event] = await events.for_job(db, job_id)
     assert event.message_id == message.id
