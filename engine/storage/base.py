@@ -15,14 +15,14 @@ from engine.storage.cache_files import (
     CachedFile,
     Trimmed,
     cached_files,
+    last_use,
     remove_emptied_folders,
 )
 
 log = logging.getLogger(__name__)
 
-# `fetch` marks a cached file used (its mtime, which `trim_cache` orders by) at most this
-# often: each mark is a metadata write, and the engine's LoRA cache keys on the mtime, so a
-# mark costs it one re-read of the LoRA (~10 MB). Far below any sensible keep window.
+# `fetch` marks a cached file used (its atime; `trim_cache` orders by `last_use`) at most
+# this often: each mark is a metadata write. Far below any sensible keep window.
 MARK_USE_EVERY_SECONDS = 600.0
 
 
@@ -123,8 +123,8 @@ class Storage(ABC):
             found = path.stat()
             if not stat.S_ISREG(found.st_mode):
                 return False
-            if not self._is_cache and time.time() - found.st_mtime > MARK_USE_EVERY_SECONDS:
-                os.utime(path)
+            if not self._is_cache and time.time() - last_use(found) > MARK_USE_EVERY_SECONDS:
+                os.utime(path, ns=(time.time_ns(), found.st_mtime_ns))
         except FileNotFoundError:  # never cached, or trimmed a moment ago
             return False
         return True
@@ -187,7 +187,7 @@ class Storage(ABC):
         if not self.exists(path.relative_to(root).as_posix()):
             return False  # only here: not uploaded yet, or never meant to be
         try:
-            if path.stat().st_mtime > used_since:
+            if last_use(path.stat()) > used_since:
                 return False  # fetched while the store was asked
             path.unlink()
         except FileNotFoundError:

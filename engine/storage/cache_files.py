@@ -21,7 +21,13 @@ class Trimmed:
 class CachedFile:
     path: Path
     size: int
-    used: float  # st_mtime: written, downloaded, or last marked used by `fetch`
+    used: float  # `last_use`: written, downloaded, or last marked used by `fetch`
+
+
+def last_use(info: os.stat_result) -> float:
+    """When a cached file was last written (mtime) or marked used by `fetch` (atime: a
+    mark leaves the mtime, which the engine's LoRA cache keys on, as it was)."""
+    return max(info.st_mtime, info.st_atime)
 
 
 def cached_files(root: Path, spare: set[Path]) -> list[CachedFile]:
@@ -39,7 +45,7 @@ def cached_files(root: Path, spare: set[Path]) -> list[CachedFile]:
             except FileNotFoundError:
                 continue  # deleted while we looked
             if stat.S_ISREG(info.st_mode):
-                found.append(CachedFile(path, info.st_size, info.st_mtime))
+                found.append(CachedFile(path, info.st_size, last_use(info)))
     return found
 
 

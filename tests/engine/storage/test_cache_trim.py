@@ -98,7 +98,10 @@ def test_a_fetch_counts_as_a_use(storage: Storage) -> None:
     oldest = _cached(storage, "outputs/1/image-0.png", 1000, hours_ago=3)
     _cached(storage, "outputs/2/image-0.png", 1000, hours_ago=2)
 
+    written = oldest.stat().st_mtime_ns
     assert storage.fetch("outputs/1/image-0.png") == oldest
+    # marked in its atime: the mtime, which the engine's LoRA cache keys on, is kept
+    assert oldest.stat().st_mtime_ns == written
     storage.trim_cache(1000, keep_newer_than_seconds=HOUR)
 
     assert _left(storage) == ["outputs/1/image-0.png"]
@@ -124,6 +127,7 @@ def test_files_only_in_the_cache_stay(storage: Storage) -> None:
 def test_a_trimmed_file_is_fetched_again_on_demand(storage: Storage) -> None:
     path = _cached(storage, "loras/7/pytorch_lora_weights.safetensors", 5000, hours_ago=2)
     stored = path.read_bytes()
+    _age(path, hours_ago=2)  # the read above was a use too, where the disk keeps atimes
 
     assert storage.trim_cache(0, keep_newer_than_seconds=HOUR).files == 1
     assert not path.exists()
@@ -139,7 +143,7 @@ def test_the_data_dir_as_the_store_is_never_trimmed(tmp_path: Path) -> None:
     assert storage.trim_cache(0, keep_newer_than_seconds=HOUR).files == 0
     assert path.is_file()
     storage.fetch("outputs/1/image-0.png")
-    assert path.stat().st_mtime < time.time() - 4 * HOUR  # nor marked used: nothing to trim
+    assert path.stat().st_atime < time.time() - 4 * HOUR  # nor marked used: nothing to trim
 
 
 def test_the_setting_spares_the_database_and_zero_means_no_limit(
