@@ -52,8 +52,9 @@ class Storage(ABC):
         self.cache_dir = cache_dir
 
     @property
-    def _is_cache(self) -> bool:
-        """Whether the store is the cache itself (the default data dir): nothing to trim."""
+    def is_cache(self) -> bool:
+        """Whether the store is the cache itself (the default data dir): nothing to trim,
+        and publishing is a no-op."""
         return False
 
     @property
@@ -123,7 +124,7 @@ class Storage(ABC):
             found = path.stat()
             if not stat.S_ISREG(found.st_mode):
                 return False
-            if not self._is_cache and time.time() - last_use(found) > MARK_USE_EVERY_SECONDS:
+            if not self.is_cache and time.time() - last_use(found) > MARK_USE_EVERY_SECONDS:
                 os.utime(path, ns=(time.time_ns(), found.st_mtime_ns))
         except FileNotFoundError:  # never cached, or trimmed a moment ago
             return False
@@ -152,13 +153,13 @@ class Storage(ABC):
         keep_newer_than_seconds: float,
         spare: Collection[Path] = (),
     ) -> Trimmed:
-        """Delete the least recently used cached files (oldest mtime first; `fetch` marks a
-        use) until the cache holds at most `limit_bytes`. Never a file written or used in the
+        """Delete the least recently used cached files (by `last_use`, which `fetch` marks)
+        until the cache holds at most `limit_bytes`. Never a file written or used in the
         last `keep_newer_than_seconds` (a running job's checkpoints, a picture about to be
         posted), one the store does not hold (a checkpoint not uploaded yet), one being
         written (".tmp-…") or one in `spare` (the database). A no-op where the store is the
         cache. Blocking: a walk of the cache, and a HEAD for each file deleted."""
-        if self._is_cache:
+        if self.is_cache:
             return Trimmed(files=0, bytes=0)
         root = self.cache_dir.resolve()
         files = cached_files(root, {p.resolve() for p in spare})

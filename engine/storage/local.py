@@ -26,7 +26,7 @@ class LocalStorage(Storage):
         return str(self.root)
 
     @property
-    def _is_cache(self) -> bool:
+    def is_cache(self) -> bool:
         return self.root.resolve() == self.cache_dir.resolve()
 
     def _path(self, key: str) -> Path:
@@ -76,5 +76,5 @@ class LocalStorage(Storage):
 
     def delete_folder(self, prefix: str) -> None:
         remove_cached(self.root / checked_key(prefix.rstrip("/")))
-        if not self._is_cache:
+        if not self.is_cache:
             super().delete_folder(prefix)

@@ -67,7 +67,12 @@ async def run_train_job(
         await subjects.set_status(db, job.subject_id, SubjectStatus.TRAINING)
     progress.score_against(ScoringTarget(request.photo_paths, request.class_noun_prompts()))
     await progress.announce_drawn_previews(request.job_dir)  # a resumed job's loose ends
-    result = await asyncio.to_thread(train_on, request, progress, resident)
+    try:
+        result = await asyncio.to_thread(train_on, request, progress, resident)
+    except Exception:
+        await asyncio.to_thread(progress.settle_uploads)  # resumable elsewhere, once uploaded
+        raise
+    await asyncio.to_thread(progress.flush_uploads)  # the LoRA's checkpoints are in storage
     subject = await subjects.get(db, job.subject_id)
     if subject is None:
         raise SubjectGoneError("The pet for this training was deleted.")

@@ -1,11 +1,12 @@
 """The trainer's hooks for a claimed job: progress, checkpoints and previews become store rows
 and outbox events; the job's stop signal is the trainer's ``should_stop``.
 
-The trainer runs on a worker thread; each hook hops onto the engine's event loop and waits,
-so every event is committed before training goes on. A preview is scored on that thread
-before its event is written, and its scores commit with the event: no preview message
-without its scores, and a checkpoint the trainer previews again (on resume) is scored again
-without a second message.
+The trainer runs on a worker thread; its progress events hop onto the engine's event loop
+and wait, so each is committed before training goes on. A checkpoint's or preview's files
+are uploaded off that thread (`engine.training.uploads`), its event written after them. A
+preview is scored on the training thread (the scorers share its GPU), and its scores commit
+with its event: no preview message without its scores, and a checkpoint the trainer
+previews again (on resume) is scored again without a second message.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from engine.orders.lora_files import RESUME_ONLY_FILES
 from engine.orders.status import duration
 from engine.storage import open_storage
 from engine.store import Database, EventKind, events, jobs, scores
+from engine.training.uploads import UploadQueue
 
 if TYPE_CHECKING:
     from engine.scoring.scorers import PreviewScorer, PreviewScores
@@ -67,6 +69,7 @@ class TrainingProgress:
         self._scorers_on_device = True  # unless the training's memory plan says otherwise
         self._target: ScoringTarget | None = None
         self._storage = open_storage(control.settings)
+        self._uploads = UploadQueue(inline=self._storage.is_cache)
 
     def on_plan(self, plan: TrainingPlan) -> None:
         self._scorers_on_device = plan.scorers_on_gpu  # on the CPU they are there anyway
@@ -119,15 +122,24 @@ class TrainingProgress:
             await events.append_event_tx(tx, self._job_id, EventKind.PROGRESS, payload)
 
     def between_steps(self) -> None:
+        self._uploads.raise_failure()  # a failed upload fails the attempt at once
         if self._serve_waiting_generation is not None and not self.should_stop():
             self._serve_waiting_generation()
 
     def on_checkpoint(self, step: int, path: Path) -> None:
+        self._uploads.submit(lambda: self._upload_checkpoint(step, path))
+
+    def _upload_checkpoint(self, step: int, path: Path) -> None:
         # Uploaded before its event: an engine that reclaims the job on another machine
         # resumes from the newest checkpoint in storage, never one that only this disk had.
+        began = time.monotonic()
         last = path / "state.json"  # uploaded last: in storage, its presence means whole
         for file in [*sorted(p for p in path.iterdir() if p.is_file() and p != last), last]:
-            self._storage.publish(file)
+            try:
+                self._storage.publish(file)
+            except FileNotFoundError:
+                if file.name not in RESUME_ONLY_FILES:
+                    raise  # else pruned while queued: that checkpoint is its LoRA only now
         relative = self._storage.key_of(path)
         # Older checkpoints pruned to their LoRA here lose their optimizer state there too.
         self._storage.forget_removed(self._storage.key_of(path.parent), RESUME_ONLY_FILES)
@@ -136,7 +148,25 @@ class TrainingProgress:
                 self._db, self._job_id, EventKind.CHECKPOINT, {"step": step, "path": relative}
             )
         )
-        log.info("job %s: checkpoint of step %d saved in %s", self._job_id, step, relative)
+        uploaded = "" if self._storage.is_cache else f" (uploaded in {_seconds(began)})"
+        log.info(
+            "job %s: checkpoint of step %d saved in %s%s", self._job_id, step, relative, uploaded
+        )
+
+    def flush_uploads(self) -> None:
+        """At the job's end: wait for every queued upload; raise the first that failed."""
+        self._log_waiting()
+        self._uploads.flush()
+
+    def settle_uploads(self) -> None:
+        """At the end of a job that stopped or failed: wait for every queued upload (a
+        stopped job resumes elsewhere from its last one); a failed upload is only logged."""
+        self._log_waiting()
+        self._uploads.settle()
+
+    def _log_waiting(self) -> None:
+        if waiting := self._uploads.waiting:
+            log.info("job %s: waiting for %d queued uploads", self._job_id, waiting)
 
     async def announce_drawn_previews(self, job_dir: Path) -> None:
         """Score and announce every preview on disk that has no event yet: an engine killed
@@ -150,12 +180,15 @@ class TrainingProgress:
                 await asyncio.to_thread(self.on_preview, step, grid)
 
     def on_preview(self, step: int, image_path: Path) -> None:
+        scored = self._score(step, image_path)  # here: the scorers share the training's GPU
+        self._uploads.submit(lambda: self._upload_preview(step, image_path, scored))
+
+    def _upload_preview(self, step: int, image_path: Path, scored: PreviewScores | None) -> None:
         from engine.training.preview import preview_images
 
         for single in preview_images(image_path):  # what a resumed job's scorer reads
             self._storage.publish(single)
         files = [self._storage.publish(image_path)]  # the grid last: its key means whole
-        scored = self._score(step, image_path)
         self._control.wait(self._preview(step, files, scored))
 
     def _score(self, step: int, grid: Path) -> PreviewScores | None:
@@ -208,6 +241,10 @@ class TrainingProgress:
 
     def should_stop(self) -> bool:
         return self._control.should_stop()
+
+
+def _seconds(began: float) -> str:
+    return f"{time.monotonic() - began:.1f} s"
 
 
 def _scores_text(scores: dict[str, float] | None) -> str:

@@ -1,0 +1,184 @@
+"""A training's checkpoint and preview uploads run off the training thread, in order, each
+before its event; a failed upload fails the attempt; the job's end waits for them all
+(real SQLite, a store in another folder whose uploads the test holds back)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from engine.job_control import JobControl
+from engine.settings import Settings
+from engine.storage import open_storage
+from engine.storage.local import LocalStorage
+from engine.store import Database, EventKind, JobKind, events, jobs, subjects
+from engine.training.progress import TrainingProgress
+from engine.training.uploads import UploadQueue
+from tests.samples import scene
+
+WAIT_S = 10.0
+
+
+def test_inline_work_runs_at_once() -> None:
+    done: list[int] = []
+    queue = UploadQueue(inline=True)
+    queue.submit(lambda: done.append(1))
+    assert done == [1] and queue.waiting == 0
+
+
+def test_queued_work_runs_in_order_and_flush_waits_for_it() -> None:
+    gate, done = threading.Event(), []
+    queue = UploadQueue(inline=False)
+    queue.submit(lambda: (gate.wait(WAIT_S), done.append(1)))
+    queue.submit(lambda: done.append(2))
+    assert done == [] and queue.waiting == 2  # submit returned with the work still queued
+    gate.set()
+    queue.flush()
+    assert done == [1, 2] and queue.waiting == 0
+
+
+def test_a_failure_is_raised_and_the_work_behind_it_is_dropped() -> None:
+    gate, done = threading.Event(), []
+
+    def fails() -> None:
+        gate.wait(WAIT_S)
+        raise OSError("bucket unreachable")
+
+    queue = UploadQueue(inline=False)
+    queue.submit(fails)
+    queue.submit(lambda: done.append("after"))
+    gate.set()
+    with pytest.raises(OSError, match="bucket unreachable"):
+        queue.flush()
+    assert done == []  # its event would name files that storage may not hold
+    with pytest.raises(OSError, match="bucket unreachable"):
+        queue.submit(lambda: done.append("later"))  # the queue takes no more work
+    assert done == []
+
+
+def test_settle_logs_a_failure_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
+    queue = UploadQueue(inline=False)
+    queue.submit(lambda: (_ for _ in ()).throw(OSError("bucket unreachable")))
+    with caplog.at_level(logging.ERROR):
+        queue.settle()
+    assert "an upload failed: bucket unreachable" in caplog.text
+
+
+class HeldUploads:
+    """LocalStorage.put_file, held until `release` (the network of a slow object store)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.gate = threading.Event()
+        self.keys: list[str] = []
+        self.fail_on: str | None = None
+        put_file = LocalStorage.put_file
+
+        def held(storage: LocalStorage, key: str, path: Path) -> None:
+            self.gate.wait(WAIT_S)
+            if self.fail_on and key.endswith(self.fail_on):
+                raise OSError(f"upload of {key} refused")
+            put_file(storage, key, path)
+            self.keys.append(key)
+
+        monkeypatch.setattr(LocalStorage, "put_file", held)
+
+    def release(self) -> None:
+        self.gate.set()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", storage=str(tmp_path / "shared"), _env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldUploads]:
+    uploads = HeldUploads(monkeypatch)
+    yield uploads
+    uploads.release()  # never leave the worker waiting
+
+
+async def claimed_training(db: Database, settings: Settings) -> TrainingProgress:
+    async with db.transaction() as tx:
+        pet = await subjects.create_tx(tx, owner_id=7, name="thor", class_noun="cat")
+        await jobs.enqueue_tx(tx, JobKind.TRAIN, owner_id=7, subject_id=pet.id)
+    job = await jobs.claim_next(db, "gpu-0", 60)
+    assert job is not None
+    return TrainingProgress(JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0"))
+
+
+def checkpoint(settings: Settings, step: int) -> Path:
+    """What the trainer leaves at a checkpoint (the files' contents do not matter here)."""
+    path = settings.job_dir(1) / "checkpoints" / f"step-{step:06d}"
+    path.mkdir(parents=True)
+    for name in ("pytorch_lora_weights.safetensors", "optimizer.pt", "rng.pt", "state.json"):
+        (path / name).write_bytes(name.encode())
+    return path
+
+
+def preview(settings: Settings, step: int) -> Path:
+    grid = settings.job_dir(1) / "previews" / f"step-{step:06d}.png"
+    grid.with_suffix("").mkdir(parents=True)
+    scene(1, (64, 64)).save(grid.with_suffix("") / "0.png")
+    scene(2, (64, 64)).save(grid)
+    return grid
+
+
+async def kinds(db: Database) -> list[EventKind]:
+    """The job's checkpoint and preview events, in order."""
+    shown = (EventKind.CHECKPOINT, EventKind.PREVIEW)
+    return [event.kind for event in await events.for_job(db, 1) if event.kind in shown]
+
+
+async def test_the_trainer_goes_on_while_its_checkpoint_uploads(
+    db: Database, settings: Settings, held: HeldUploads
+) -> None:
+    progress = await claimed_training(db, settings)
+    # The training thread hands both over and returns at once, the uploads held back.
+    await asyncio.wait_for(
+        asyncio.to_thread(progress.on_checkpoint, 2, checkpoint(settings, 2)), WAIT_S / 2
+    )
+    await asyncio.to_thread(progress.on_preview, 2, preview(settings, 2))
+    assert await kinds(db) == []  # no event names a file that storage does not hold yet
+    held.release()
+    await asyncio.to_thread(progress.flush_uploads)
+    assert await kinds(db) == [EventKind.CHECKPOINT, EventKind.PREVIEW]
+    assert held.keys[3].endswith("step-000002/state.json")  # the checkpoint's last file
+    assert held.keys[-1].endswith("previews/step-000002.png")  # the grid after its images
+    shared = open_storage(settings)
+    assert shared.exists("jobs/1/checkpoints/step-000002/optimizer.pt")
+
+
+async def test_a_checkpoint_pruned_while_queued_uploads_its_lora(
+    db: Database, settings: Settings, held: HeldUploads
+) -> None:
+    progress = await claimed_training(db, settings)
+    path = checkpoint(settings, 2)
+    await asyncio.to_thread(progress.on_checkpoint, 2, path)
+    (path / "optimizer.pt").unlink()  # keep_checkpoints=1: the next checkpoint pruned it
+    (path / "rng.pt").unlink()
+    held.release()
+    await asyncio.to_thread(progress.flush_uploads)
+    shared = open_storage(settings)
+    assert shared.exists("jobs/1/checkpoints/step-000002/state.json")
+    assert not shared.exists("jobs/1/checkpoints/step-000002/optimizer.pt")
+    assert await kinds(db) == [EventKind.CHECKPOINT]
+
+
+async def test_a_failed_upload_fails_the_training_at_its_next_step(
+    db: Database, settings: Settings, held: HeldUploads
+) -> None:
+    progress = await claimed_training(db, settings)
+    held.fail_on = "optimizer.pt"
+    await asyncio.to_thread(progress.on_checkpoint, 2, checkpoint(settings, 2))
+    held.release()
+    with pytest.raises(OSError, match=r"optimizer\.pt refused"):
+        for _ in range(int(WAIT_S / 0.01)):  # the trainer's next steps
+            await asyncio.to_thread(progress.between_steps)
+            await asyncio.sleep(0.01)
+    assert await kinds(db) == []  # the checkpoint is not announced: storage lacks a file
