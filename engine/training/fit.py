@@ -206,6 +206,7 @@ class LoraFit:
         return path
 
     def preview(self, step: int, should_stop: Callable[[], bool]) -> Path:
+        began = time.perf_counter()
         images = render_preview(
             self.pipeline,
             self.sampler,
@@ -214,7 +215,22 @@ class LoraFit:
             self.device,
             should_stop,
         )
-        return save_preview(self.request.job_dir, step, images)
+        drawn = time.perf_counter()
+        grid = save_preview(self.request.job_dir, step, images)
+        # A picture's time beside /imagine's (the training's LoRA is fp32, the resident
+        # slot's is in the weights' dtype; the VAE may come back from the CPU for it).
+        log.info(
+            "job %s: preview of step %d drawn: %d picture%s in %.2f s (%.2f s each), "
+            "written in %.2f s",
+            self.request.job_dir.name,
+            step,
+            len(images),
+            "" if len(images) == 1 else "s",
+            drawn - began,
+            (drawn - began) / len(images),
+            time.perf_counter() - drawn,
+        )
+        return grid
 
 
 def clipped_step(

@@ -40,6 +40,8 @@ def test_a_training_reads_as_one_line_per_event_and_nothing_else(
         rf"job {job}: step 1/2, loss \d+\.\d{{4}}, \d+\.\d{{3}} s/step, ETA \d+ s$",
         rf"job {job}: step 2/2, loss \d+\.\d{{4}}, \d+\.\d{{3}} s/step, ETA 0 s$",
         rf"job {job}: checkpoint of step 2 saved in jobs/{job}/checkpoints/step-000002$",
+        rf"job {job}: preview of step 2 drawn: 1 picture in \d+\.\d\d s "
+        r"\(\d+\.\d\d s each\), written in \d+\.\d\d s$",
         rf"job {job}: preview of step 2 saved in jobs/{job}/previews/step-000002\.png, "
         r"likeness -?\d\.\d\d \(DINO\), CLIP-I -?\d\.\d\d, CLIP-T -?\d\.\d\d$",
         rf"job {job} \(train\) finished: succeeded in \d+\.\d s, "
