@@ -3,6 +3,7 @@
     python bench/generate_speed.py                    # tiny SDXL on this machine, 64 px
     python bench/generate_speed.py --model full       # on a GPU: 1024 px, 30 steps,
                                                       # eager and torch.compile, + training
+    python bench/generate_speed.py --fuse-lora        # + eager with the LoRA fused in
 
 Measures per-image latency, the LoRA swap (a cached LoRA copied into the slot), and with
 `--model full` the peak VRAM of a training step and a generation sharing the GPU. Full-size
@@ -169,6 +170,9 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="full: skip the compiled run")
     parser.add_argument("--compile", action="store_true", help="tiny: add a compiled run too")
     parser.add_argument(
+        "--fuse-lora", action="store_true", help="add an eager run with generation.fuse_lora"
+    )
+    parser.add_argument(
         "--no-shared", action="store_true", help="full: skip training + generation's peak"
     )
     parser.add_argument("--no-write", action="store_true", help="print only")
@@ -178,13 +182,16 @@ def main() -> None:
     root, resolution = settings.data_dir, settings.generation.resolution
     request = square_request("a photo of ohwx cat on a skateboard", steps, resolution)
     loras = [make_lora(settings, root, seed, min(resolution, 256)) for seed in (1, 2)]
-    modes = [False] + ([True] if (full and not args.no_compile) or args.compile else [])
+    modes = [(False, False)]  # (compiled, LoRA fused into the weights)
+    modes += [(False, True)] if args.fuse_lora else []
+    modes += [(True, False)] if (full and not args.no_compile) or args.compile else []
     command = "`python bench/generate_speed.py " + " ".join(sys.argv[1:]) + "`"
     title = f"Generation: {args.model} SDXL, {resolution} px, {steps} steps (DPM++ 2M Karras)"
     recompiled = False
-    for compiled in modes:  # each mode's row is written as soon as it is measured
+    for compiled, fused in modes:  # each mode's row is written as soon as it is measured
+        generation = {"compile": compiled, "fuse_lora": fused}
         mode_settings = settings.model_copy(
-            update={"generation": settings.generation.model_copy(update={"compile": compiled})}
+            update={"generation": settings.generation.model_copy(update=generation)}
         )
         result = measure(mode_settings, loras, request, args.repeats)
         result.pop("resident")
@@ -193,6 +200,7 @@ def main() -> None:
             "px": resolution,
             "steps": steps,
             "compile": compiled,
+            "LoRA": "fused" if fused else "beside",
             **result,
             "peak VRAM GiB": peak_vram_gib(),
             "peak RSS MiB": round(peak_rss_mib()),
@@ -203,7 +211,8 @@ def main() -> None:
             notes += "; **a LoRA swap recompiled the UNet** (dynamo compiled new graphs)"
         print(row)
         if not args.no_write:
-            print(append_section(f"{title}, {'compiled' if compiled else 'eager'}", [row], notes))
+            mode = ("compiled" if compiled else "eager") + (", LoRA fused" if fused else "")
+            print(append_section(f"{title}, {mode}", [row], notes))
         torch.cuda.empty_cache() if torch.cuda.is_available() else None
     if full and not args.no_shared:
         peak = shared_gpu_peak(settings, root, request, loras[0])

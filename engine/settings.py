@@ -118,6 +118,11 @@ class GenerationDefaults(BaseModel):
     # torch.compile the UNet for sampling: minutes of compiling at the first image, then
     # faster steps; swaps copy weights in place, so switching pets never recompiles.
     compile: bool = False
+    # Draw with the pets' LoRAs added into the UNet's weights (engine/generation/fused_lora.py)
+    # rather than run beside them: no LoRA kernels per step, for 1.9 GB more VRAM at rest on
+    # SDXL in bf16. Off until a GPU day measures it against the slots (bench/generate_speed.py
+    # --fuse-lora); a picture served mid-training draws with the slots either way.
+    fuse_lora: bool = False
     # The resident UNet in channels-last memory format: /imagine at 1024 px took 2.21 s
     # instead of 2.82 s on an H200 (BENCHMARKS.md). "auto": on for CUDA; the CPU gains nothing.
     # Trainings share the UNet, so they run in it too (their speed there is measured by

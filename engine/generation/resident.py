@@ -24,7 +24,8 @@ from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import
 )
 from diffusers.schedulers.scheduling_dpmsolver_multistep import DPMSolverMultistepScheduler
 
-from engine.generation.lora_slot import SLOT, LoraCache, LoraSlot, LoraSlots
+from engine.generation.fused_lora import LoraFusion
+from engine.generation.lora_slot import SLOT, LoraCache, LoraSlot, LoraSlots, SubjectLora
 from engine.generation.render import Rendered, generation_scheduler, render_images
 from engine.generation.request import GenerateRequest
 from engine.generation.smaller import SAVERS, PictureOutOfMemory, drawing_smaller
@@ -55,6 +56,7 @@ class ResidentPipeline:
         self.cache = LoraCache(settings.generation.lora_cache_size)
         self._pipeline: StableDiffusionXLPipeline | None = None
         self._slots: LoraSlots | None = None
+        self._fusion: LoraFusion | None = None  # generation.fuse_lora
         self._unet_for_sampling: Any = None  # torch.compile's wrapper of the same UNet
         self._scheduler: DPMSolverMultistepScheduler | None = None
 
@@ -73,6 +75,12 @@ class ResidentPipeline:
         return self._slots
 
     @property
+    def fusing(self) -> bool:
+        """Whether a pet's picture now draws with its LoRA added into the UNet's weights
+        (`generation.fuse_lora`, at rest) rather than beside them."""
+        return self._fusion is not None and self._fusion.held
+
+    @property
     def slot(self) -> LoraSlot:
         """The first pet's slot (the only one a one-pet picture uses)."""
         return self.slots.first
@@ -87,6 +95,9 @@ class ResidentPipeline:
             model.requires_grad_(False)
         self._slots = LoraSlots(pipeline.unet, settings.generation.lora_slot_rank)
         _freeze(pipeline.unet)
+        if settings.generation.fuse_lora:
+            self._fusion = LoraFusion(pipeline.unet)
+            self._fusion.hold()
         if _channels_last(settings.generation.channels_last, self.device):
             # Sampling is 22 % faster so (BENCHMARKS.md). Trainings borrow this same UNet and
             # keep its format: converting at every borrow would cost a copy of every conv
@@ -115,10 +126,14 @@ class ResidentPipeline:
         """Lend the pipeline to `train_lora`; on the way back remove the training adapter."""
         pipeline = self.pipeline
         self.slot.clear()  # class images must be the base model's: the empty slot adds zero
+        if self._fusion is not None:
+            self._fusion.release()  # the training's memory plan counts on what rests here
         try:
             yield pipeline
         finally:
             self._clean_after_training(pipeline)
+            if self._fusion is not None:
+                self._fusion.hold()
 
     def _clean_after_training(self, pipeline: StableDiffusionXLPipeline) -> None:
         unet = pipeline.unet
@@ -149,14 +164,33 @@ class ResidentPipeline:
         pipeline = self.pipeline
         lora = self.cache.get(request.lora) if request.lora is not None else None
         second = self.cache.get(request.second_lora) if request.second_lora is not None else None
-        with self._borrowed(pipeline) as unet:
-            if lora is None:
-                unet.disable_adapters()  # plain SDXL
-            else:
-                unet.set_adapter(self.slots.load(lora, second, request.lora_scale))
+        with self._borrowed(pipeline) as unet, self._pets(unet, lora, second, request.lora_scale):
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices), torch.no_grad():
                 return self._drawn_within_memory(pipeline, request, after_image, should_stop)
+
+    @contextmanager
+    def _pets(
+        self,
+        unet: UNet2DConditionModel,
+        lora: SubjectLora | None,
+        second: SubjectLora | None,
+        scale: float,
+    ) -> Iterator[None]:
+        """The UNet as the picture needs it: plain SDXL, or the pets' LoRAs in the slots,
+        and (`generation.fuse_lora`, at rest) added into the weights for the drawing."""
+        if lora is None:
+            unet.disable_adapters()  # plain SDXL
+            yield
+            return
+        adapters = self.slots.load(lora, second, scale)
+        if not self.fusing:
+            unet.set_adapter(adapters)
+            yield
+            return
+        assert self._fusion is not None
+        with self._fusion.fused(adapters):
+            yield
 
     def _drawn_within_memory(
         self,

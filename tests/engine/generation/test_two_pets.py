@@ -17,21 +17,10 @@ from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.models.loading import load_pipeline
 from engine.training.loop import LORA_TARGETS, TRAINING_ADAPTER
-from tests.engine.generation._tiny_lora import picture, pixels, train_tiny_lora
+from tests.engine.generation._tiny_lora import picture, pixels
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(scope="module")
-def pets(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """Two 2-step LoRAs from different seeds (lr 1e-3: they visibly differ)."""
-    root = tmp_path_factory.mktemp("pets")
-    first, second = (
-        train_tiny_lora(root / str(seed), tiny_model_dir, rank=4, steps=2, seed=seed)
-        for seed in (1, 2)
-    )
-    return first, second
 
 
 def two(first: Path, second: Path) -> GenerateRequest:
