@@ -56,7 +56,8 @@ class Engine:
         self._last_beat = 0.0
         self._last_reap = 0.0
         self._last_trim = -math.inf
-        self._resident = resident  # the one pipeline: loaded by the first job, then kept
+        self._resident = resident  # the one pipeline: loaded when first idle or by the first job
+        self._warmed = False  # tried to load it while idle (once: a failure is each job's to say)
         self._scorer: PreviewScorer | None = None  # likewise: loaded at the first preview
 
     def scorer(self) -> PreviewScorer | None:
@@ -71,7 +72,8 @@ class Engine:
         return self._scorer
 
     def resident(self) -> ResidentPipeline:
-        """The process's one pipeline (its weights load lazily, on the first job's thread)."""
+        """The process's one pipeline (its weights load when the engine is first idle, or on
+        the first job's thread when a job was waiting at start)."""
         if self._resident is None:
             from engine.generation.resident import ResidentPipeline
 
@@ -103,10 +105,33 @@ class Engine:
                     await self.run_job(job)
                 elif until_idle and await self._queue_is_empty():
                     return
+                elif not self._warmed:
+                    await self._warm_up()
                 else:
                     await self._idle()
         finally:
             await engines.remove(self.db, self.engine_id)
+
+    async def _warm_up(self) -> None:
+        """With nothing to do yet: load the pipeline now, so the first picture asked for does
+        not wait for SDXL to load (tens of seconds from disk, minutes the first time it is
+        downloaded). Heartbeats go on meanwhile; a failure is logged, and each job that needs
+        the pipeline tries again and reports it."""
+        self._warmed = True
+        resident = self.resident()
+        if resident.loaded:
+            return
+        began = time.monotonic()
+        loading = asyncio.ensure_future(asyncio.to_thread(lambda: resident.pipeline))
+        while not loading.done():
+            await asyncio.wait({loading}, timeout=self.settings.heartbeat_seconds)
+            await self._beat(None)
+        try:
+            loading.result()
+        except Exception:
+            log.exception("loading the resident pipeline failed; each job will try again")
+        else:
+            log.info("resident pipeline loaded in %s, ready", wall_time(time.monotonic() - began))
 
     async def _idle(self) -> None:
         """Until a job is queued (PostgreSQL's NOTIFY wakes us at once), the poll interval

@@ -69,6 +69,10 @@ class ResidentPipeline:
         return self._pipeline
 
     @property
+    def loaded(self) -> bool:
+        return self._pipeline is not None
+
+    @property
     def slots(self) -> LoraSlots:
         self.pipeline  # noqa: B018  (loads it)
         assert self._slots is not None

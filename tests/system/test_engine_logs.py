@@ -6,11 +6,21 @@ from __future__ import annotations
 
 import json
 import re
+import signal
+import threading
 from pathlib import Path
 
 import pytest
 
-from tests.engine_env import TINY_PICTURES, engine_site, petbooth, queue_training
+from tests.engine_env import (
+    TINY_PICTURES,
+    engine_site,
+    petbooth,
+    query,
+    queue_training,
+    start_petbooth,
+    wait_until,
+)
 from tests.samples import write_photos
 
 pytestmark = pytest.mark.slow
@@ -74,3 +84,33 @@ def test_json_lines_carry_time_level_logger_message_and_the_job(
     [loading] = [m for m in messages if m.startswith("loading the resident pipeline")]
     assert messages[loading] == job
     assert messages[next(m for m in messages if m.startswith("engine "))] is None
+
+
+def test_an_idle_engine_loads_its_pipeline_before_the_first_picture_is_asked_for(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    _, database, env = engine_site(tmp_path, tiny_model_dir, **TINY_PICTURES)
+    engine = start_petbooth("engine", env=env)
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in engine.stdout:
+            lines.append(line.rstrip())
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        wait_until(lambda: any("ready" in line for line in lines), engine, "the warm pipeline")
+        queued = petbooth("imagine", "a photo of a cat", "--seed", "1", env=env)
+        job = int(queued.stdout)
+        state = f"SELECT 1 FROM jobs WHERE id = {job} AND state = 'succeeded'"
+        wait_until(lambda: query(database, state), engine, "the picture")
+        engine.send_signal(signal.SIGTERM)
+        assert engine.wait(timeout=60) == 0
+    finally:
+        engine.kill()
+    loads = [i for i, line in enumerate(lines) if "loading the resident pipeline" in line]
+    [ready] = [
+        i for i, line in enumerate(lines) if re.search(r"pipeline loaded in .*, ready$", line)
+    ]
+    [claimed] = [i for i, line in enumerate(lines) if f"job {job} claimed" in line]
+    assert len(loads) == 1 and loads[0] < ready < claimed
