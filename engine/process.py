@@ -128,8 +128,11 @@ class Engine:
             await self._beat(None)
         try:
             loading.result()
-        except Exception:
-            log.exception("loading the resident pipeline failed; each job will try again")
+        except Exception as err:
+            if not is_expected_failure(err):
+                log.exception("loading the resident pipeline failed; each job will try again")
+            else:  # a sentence already ("… is not downloaded; run petbooth download-models")
+                log.error("loading the resident pipeline failed: %s; each job will try again", err)
         else:
             log.info("resident pipeline loaded in %s, ready", wall_time(time.monotonic() - began))
 

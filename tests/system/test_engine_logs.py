@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import threading
 from pathlib import Path
 
@@ -86,26 +87,36 @@ def test_json_lines_carry_time_level_logger_message_and_the_job(
     assert messages[next(m for m in messages if m.startswith("engine "))] is None
 
 
+def output_lines(process: subprocess.Popen) -> list[str]:
+    """The lines `process` prints, as it prints them (read on a thread)."""
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:
+            lines.append(line.rstrip())
+
+    threading.Thread(target=read, daemon=True).start()
+    return lines
+
+
+def stop(engine: subprocess.Popen) -> None:
+    engine.send_signal(signal.SIGTERM)
+    assert engine.wait(timeout=60) == 0
+
+
 def test_an_idle_engine_loads_its_pipeline_before_the_first_picture_is_asked_for(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
     _, database, env = engine_site(tmp_path, tiny_model_dir, **TINY_PICTURES)
     engine = start_petbooth("engine", env=env)
-    lines: list[str] = []
-
-    def read() -> None:
-        for line in engine.stdout:
-            lines.append(line.rstrip())
-
-    threading.Thread(target=read, daemon=True).start()
+    lines = output_lines(engine)
     try:
         wait_until(lambda: any("ready" in line for line in lines), engine, "the warm pipeline")
         queued = petbooth("imagine", "a photo of a cat", "--seed", "1", env=env)
         job = int(queued.stdout)
         state = f"SELECT 1 FROM jobs WHERE id = {job} AND state = 'succeeded'"
         wait_until(lambda: query(database, state), engine, "the picture")
-        engine.send_signal(signal.SIGTERM)
-        assert engine.wait(timeout=60) == 0
+        stop(engine)
     finally:
         engine.kill()
     loads = [i for i, line in enumerate(lines) if "loading the resident pipeline" in line]
@@ -114,3 +125,19 @@ def test_an_idle_engine_loads_its_pipeline_before_the_first_picture_is_asked_for
     ]
     [claimed] = [i for i, line in enumerate(lines) if f"job {job} claimed" in line]
     assert len(loads) == 1 and loads[0] < ready < claimed
+
+
+def test_an_engine_whose_model_is_missing_says_so_in_a_line_and_keeps_running(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    _, _, env = engine_site(tmp_path, tiny_model_dir, PETBOOTH_BASE_MODEL=str(tmp_path / "none"))
+    engine = start_petbooth("engine", env=env)
+    lines = output_lines(engine)
+    try:
+        wait_until(lambda: any("failed" in line for line in lines), engine, "the load to fail")
+        stop(engine)
+    finally:
+        engine.kill()
+    [failed] = [line for line in lines if "loading the resident pipeline failed" in line]
+    assert "PETBOOTH_BASE_MODEL" in failed and failed.endswith("each job will try again")
+    assert not any("Traceback" in line for line in lines)
