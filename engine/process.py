@@ -122,10 +122,12 @@ class Engine:
         if resident.loaded:
             return
         began = time.monotonic()
+        await self._beat(None, force=True, loading=True)  # /status: why nothing is claimed
         loading = asyncio.ensure_future(asyncio.to_thread(lambda: resident.pipeline))
         while not loading.done():
             await asyncio.wait({loading}, timeout=self.settings.heartbeat_seconds)
-            await self._beat(None)
+            await self._beat(None, loading=not loading.done())
+        await self._beat(None, force=True)  # loaded, or failed: idle either way
         try:
             loading.result()
         except Exception as err:
@@ -171,10 +173,10 @@ class Engine:
         active = await jobs.list_jobs(self.db, states=[JobState.QUEUED, JobState.RUNNING])
         return not any(j.kind in SUPPORTED_KINDS for j in active)
 
-    async def _beat(self, job_id: int | None, force: bool = False) -> None:
+    async def _beat(self, job_id: int | None, force: bool = False, loading: bool = False) -> None:
         if force or time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
             self._last_beat = time.monotonic()
-            await engines.beat(self.db, self.engine_id, os.getpid(), self.device, job_id)
+            await engines.beat(self.db, self.engine_id, os.getpid(), self.device, job_id, loading)
 
     async def run_job(self, job: Job) -> None:
         began = time.monotonic()

@@ -170,21 +170,32 @@ def _engine(
         "alive": is_live(engine, now, heartbeat_seconds),
         "job_id": current,
         "heartbeat_age_seconds": round(now - engine.heartbeat_at, 1),
+        "loading_for_seconds": round(now - engine.started_at) if engine.loading else None,
     }
 
 
 def engine_state(engine: dict[str, Any]) -> str:
     """What /status and `petbooth status` say about one engine of a report, in the same
-    words: "heartbeat 3 s ago, running job 7", "heartbeat 3 s ago, idle", "not heard from
-    for 45 s" (a killed engine's row is kept until a starting engine forgets it)."""
+    words: "heartbeat 3 s ago, running job 7", "heartbeat 3 s ago, idle", "heartbeat 3 s
+    ago, loading its model (started 2 min ago)", "not heard from for 45 s" (a killed
+    engine's row is kept until a starting engine forgets it)."""
     age = max(engine["heartbeat_age_seconds"], 0)
     if engine["alive"]:
-        doing = f"running job {engine['job_id']}" if engine["job_id"] else "idle"
-        return f"heartbeat {age:.0f} s ago, {doing}"
+        return f"heartbeat {age:.0f} s ago, {_doing(engine)}"
     was = f", was running job {engine['job_id']}" if engine["job_id"] else ""
     # Seconds while they are countable (a few missed beats), then minutes and hours.
     silent = f"{age:.0f} s" if age < 120 else duration(age)
     return f"not heard from for {silent}{was}"
+
+
+def _doing(engine: dict[str, Any]) -> str:
+    if engine["job_id"]:
+        return f"running job {engine['job_id']}"
+    loading = engine.get("loading_for_seconds")
+    if loading is not None:  # minutes the first time SDXL is downloaded
+        since = f"{loading:.0f} s" if loading < 120 else duration(loading)
+        return f"loading its model (started {since} ago)"
+    return "idle"
 
 
 def _line(job: Job, position: int | None, eta: float | None) -> JobLine:

@@ -6,14 +6,24 @@ from engine.store.database import Database
 from engine.store.records import EngineHealth
 
 
-async def beat(db: Database, engine_id: str, pid: int, device: str, job_id: int | None) -> None:
+async def beat(
+    db: Database,
+    engine_id: str,
+    pid: int,
+    device: str,
+    job_id: int | None,
+    loading: bool = False,
+) -> None:
+    """`loading`: the engine is loading its model while idle (it claims nothing until then)."""
     async with db.transaction() as tx:
         await tx.execute(
-            """INSERT INTO engines (engine_id, pid, device, started_at, heartbeat_at, job_id)
-               VALUES (?, ?, ?, ?, ?, ?)
+            """INSERT INTO engines
+                   (engine_id, pid, device, started_at, heartbeat_at, job_id, loading)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (engine_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
-                                                    job_id = excluded.job_id""",
-            (engine_id, pid, device, tx.now, tx.now, job_id),
+                                                    job_id = excluded.job_id,
+                                                    loading = excluded.loading""",
+            (engine_id, pid, device, tx.now, tx.now, job_id, int(loading)),
         )
 
 

@@ -176,7 +176,9 @@ class EngineHealth:
     started_at: float
     heartbeat_at: float
     job_id: int | None
+    loading: bool  # loading its model while idle: it claims nothing until it is done
 
     @classmethod
     def from_row(cls, row: Row) -> EngineHealth:
-        return cls(**dict(row))
+        fields = dict(row)
+        return cls(**{**fields, "loading": bool(fields["loading"])})

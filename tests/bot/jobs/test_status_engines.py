@@ -53,3 +53,11 @@ async def test_a_finished_job_is_no_engines_current_job(world: World, db: Databa
     assert await endings.fail(db, job.id, "gpu-0", "out of memory")
 
     assert await engine_field(world) == "`gpu-0` on cuda:0: heartbeat 0 s ago, idle"
+
+
+async def test_an_engine_loading_its_model_is_not_called_idle(world: World, db: Database) -> None:
+    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=None, loading=True)
+
+    assert await engine_field(world) == (
+        "`gpu-0` on cuda:0: heartbeat 0 s ago, loading its model (started 0 s ago)"
+    )

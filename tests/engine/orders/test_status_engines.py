@@ -115,3 +115,18 @@ async def test_a_silent_engine_is_shown_until_a_starting_engine_forgets_it(
     clock.now += 61
     assert await engines.forget_silent(db, 10 * 60.0) == 1
     assert await engine_rows(db) == {}
+
+
+async def test_an_engine_loading_its_model_says_so_and_since_when(
+    db: Database, clock: FakeClock
+) -> None:
+    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=None, loading=True)
+    clock.now += 150  # the first start downloads SDXL: minutes
+    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=None, loading=True)
+    clock.now += 3
+
+    loading = (await engine_rows(db))["gpu-0"]
+    assert loading["alive"] and loading["loading_for_seconds"] == 153
+    assert engine_state(loading) == "heartbeat 3 s ago, loading its model (started 3 min ago)"
+    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=None)
+    assert engine_state((await engine_rows(db))["gpu-0"]) == "heartbeat 0 s ago, idle"
