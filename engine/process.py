@@ -58,7 +58,7 @@ class Engine:
         self._last_trim = -math.inf
         self._resident = resident  # the one pipeline: loaded when first idle or by the first job
         self._warmed = False  # tried to load it while idle (once: a failure is each job's to say)
-        self._scorer: PreviewScorer | None = None  # likewise: loaded at the first preview
+        self._scorer: PreviewScorer | None = None  # loaded at the first preview, then kept
 
     def scorer(self) -> PreviewScorer | None:
         """The process's one preview scorer (its models load at the first preview, then stay
