@@ -39,10 +39,13 @@ async def queued_text(bot: PetBooth, queued: ImagineQueued) -> str:
     report = await build_status(bot.db, owner_id=None)
     line = next((j for j in report.jobs if j.id == queued.job_id), None)
     where = f"#{line.position} in the queue" if line and line.position else "starting now"
-    if await live_engines(bot.db, bot.settings):
-        when = f"{where}, about {duration(line.eta_seconds if line else None)}"
-    else:  # no estimate nobody is there to keep
+    engines = await live_engines(bot.db, bot.settings)
+    if not engines:  # no estimate nobody is there to keep
         when = f"{where}; no engine is running right now, so they are drawn when one starts"
+    elif all(engine.loading for engine in engines):  # just started: the estimate waits too
+        when = f"{where}; the engine is still loading its model, so they are drawn once it is"
+    else:
+        when = f"{where}, about {duration(line.eta_seconds if line else None)}"
     pet = f" of **{safe(queued.subject.name)}**" if queued.subject else ""
     if queued.second is not None:
         pet += f" and **{safe(queued.second.name)}**"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from engine.settings import Settings
-from engine.store import Database, jobs
+from engine.store import Database, engines, jobs
 from tests.bot._world import World, imagine, train, trained_subject
 
 
@@ -35,3 +35,16 @@ async def test_subject_autocomplete_offers_only_my_ready_pets(
 
     assert [c["value"] for c in mine] == ["thor"]
     assert theirs == []
+
+
+async def test_imagine_while_the_only_engine_loads_its_model_says_so(
+    world: World, db: Database, settings: Settings
+) -> None:
+    await trained_subject(world, db, settings)
+    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=None, loading=True)
+
+    text = await imagine(world, prompt="TOK cat", seed=42)
+
+    assert "the engine is still loading its model, so they are drawn once it is." in text
+    await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=None)
+    assert ", about " in await imagine(world, prompt="TOK cat", seed=43)
