@@ -139,7 +139,16 @@ class TrainingProgress:
                 self._storage.publish(file)
             except FileNotFoundError:
                 if file.name not in RESUME_ONLY_FILES:
-                    raise  # else pruned while queued: that checkpoint is its LoRA only now
+                    raise
+                # Pruned while queued: the uploads are `keep_checkpoints` checkpoints behind
+                # the training, so storage may hold no checkpoint another machine can resume.
+                log.warning(
+                    "job %s: checkpoint of step %d was pruned before its %s was uploaded: "
+                    "uploads are falling behind the training",
+                    self._job_id,
+                    step,
+                    file.name,
+                )
         relative = self._storage.key_of(path)
         # Older checkpoints pruned to their LoRA here lose their optimizer state there too.
         self._storage.forget_removed(self._storage.key_of(path.parent), RESUME_ONLY_FILES)

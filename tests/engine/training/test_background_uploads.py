@@ -154,8 +154,8 @@ async def test_the_trainer_goes_on_while_its_checkpoint_uploads(
     assert shared.exists("jobs/1/checkpoints/step-000002/optimizer.pt")
 
 
-async def test_a_checkpoint_pruned_while_queued_uploads_its_lora(
-    db: Database, settings: Settings, held: HeldUploads
+async def test_a_checkpoint_pruned_while_queued_uploads_its_lora_and_says_uploads_lag(
+    db: Database, settings: Settings, held: HeldUploads, caplog: pytest.LogCaptureFixture
 ) -> None:
     progress = await claimed_training(db, settings)
     path = checkpoint(settings, 2)
@@ -163,7 +163,9 @@ async def test_a_checkpoint_pruned_while_queued_uploads_its_lora(
     (path / "optimizer.pt").unlink()  # keep_checkpoints=1: the next checkpoint pruned it
     (path / "rng.pt").unlink()
     held.release()
-    await asyncio.to_thread(progress.flush_uploads)
+    with caplog.at_level(logging.WARNING, logger="engine.training.progress"):
+        await asyncio.to_thread(progress.flush_uploads)
+    assert "uploads are falling behind the training" in caplog.text
     shared = open_storage(settings)
     assert shared.exists("jobs/1/checkpoints/step-000002/state.json")
     assert not shared.exists("jobs/1/checkpoints/step-000002/optimizer.pt")
