@@ -252,25 +252,44 @@ class Engine:
 
     async def _keep_lease(self, control: JobControl) -> None:
         """Extend the lease every heartbeat; look for a /cancel every second in between, so a
-        cancel reaches the job within a second (then within one denoising step)."""
+        cancel reaches the job within a second (then within one denoising step).
+
+        A store call that fails (SQLite busy past its timeout, a dropped PostgreSQL
+        connection) is logged and tried again at the next look: the job goes on. Once no
+        renewal has succeeded for a whole lease, another engine may have claimed the job,
+        so this one stops it as a lost lease."""
         job_id = control.job.id
         beat_every = self.settings.heartbeat_seconds
         look_every = min(CANCEL_LOOK_SECONDS, beat_every)
-        last_beat = time.monotonic()
+        last_beat = renewed = time.monotonic()
+        failing = False
         while True:
             await asyncio.sleep(look_every)
-            if time.monotonic() - last_beat < beat_every:
-                current = await jobs.get(self.db, job_id)
-            else:
-                last_beat = time.monotonic()
-                current = await jobs.heartbeat(
-                    self.db, job_id, self.engine_id, self.settings.lease_seconds
-                )
-                await self._beat(job_id, force=True)
-                if current is None:
-                    log.warning("job %s: lease lost; stopping without finishing it", job_id)
+            try:
+                if time.monotonic() - last_beat < beat_every:
+                    current = await jobs.get(self.db, job_id)
+                else:
+                    last_beat = time.monotonic()
+                    current = await jobs.heartbeat(
+                        self.db, job_id, self.engine_id, self.settings.lease_seconds
+                    )
+                    if current is None:
+                        log.warning("job %s: lease lost; stopping without finishing it", job_id)
+                        control.request_stop("lease-lost")
+                        continue
+                    renewed = time.monotonic()
+                    await self._beat(job_id, force=True)
+            except Exception as err:
+                if not failing:  # once per run of failures, not every second
+                    log.warning("job %s: the store did not answer (%s); trying again", job_id, err)
+                failing = True
+                if time.monotonic() - renewed > self.settings.lease_seconds:
+                    log.warning("job %s: lease not renewed for a whole lease; stopping", job_id)
                     control.request_stop("lease-lost")
-                    continue
+                continue
+            if failing:
+                log.info("job %s: the store answers again", job_id)
+                failing = False
             if current is not None and current.cancel_requested:
                 control.request_stop("cancel")
 
