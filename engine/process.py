@@ -15,8 +15,10 @@ import logging
 import math
 import os
 import socket
+import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from engine.failures import describe_failure, is_expected_failure
 from engine.job_control import JobControl
@@ -116,17 +118,29 @@ class Engine:
         """With nothing to do yet: load the pipeline now, so the first picture asked for does
         not wait for SDXL to load (tens of seconds from disk, minutes the first time it is
         downloaded). Heartbeats go on meanwhile; a failure is logged, and each job that needs
-        the pipeline tries again and reports it."""
+        the pipeline tries again and reports it. A shutdown does not wait for the load: it
+        runs (with the imports of torch and diffusers) on a daemon thread, abandoned with
+        the process, where a job's own load would have held the engine until done."""
         self._warmed = True
-        resident = self.resident()
-        if resident.loaded:
+        if self._shutdown.is_set() or (self._resident is not None and self._resident.loaded):
             return
         began = time.monotonic()
         await self._beat(None, force=True, loading=True)  # /status: why nothing is claimed
-        loading = asyncio.ensure_future(asyncio.to_thread(lambda: resident.pipeline))
-        while not loading.done():
-            await asyncio.wait({loading}, timeout=self.settings.heartbeat_seconds)
-            await self._beat(None, loading=not loading.done())
+        loading = _on_daemon_thread(lambda: self.resident().pipeline)
+        stopping: asyncio.Future[Any] = asyncio.ensure_future(self._shutdown.wait())
+        try:
+            while not loading.done() and not stopping.done():
+                await asyncio.wait(
+                    {loading, stopping},
+                    timeout=self.settings.heartbeat_seconds,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                await self._beat(None, loading=not loading.done())
+        finally:
+            stopping.cancel()
+        if not loading.done():
+            log.info("shutting down while loading the resident pipeline: the load is dropped")
+            return
         await self._beat(None, force=True)  # loaded, or failed: idle either way
         try:
             loading.result()
@@ -301,6 +315,32 @@ class Engine:
         elif control.stop_reason == "shutdown":
             await endings.release(self.db, job_id, self.engine_id, step=step)
             log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)
+
+
+def _on_daemon_thread(work: Callable[[], object]) -> asyncio.Future[Any]:
+    """`work()` on a daemon thread, as a future of the running loop: unlike
+    `asyncio.to_thread`, neither the loop's shutdown nor the interpreter's exit waits for it."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[Any] = loop.create_future()
+
+    def settle(result: object, error: BaseException | None) -> None:
+        if done.done():
+            return
+        if error is not None:
+            done.set_exception(error)
+        else:
+            done.set_result(result)
+
+    def run() -> None:
+        try:
+            result, error = work(), None
+        except BaseException as err:  # handed to the loop, which decides
+            result, error = None, err
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name="warm-up", daemon=True).start()
+    return done
 
 
 def wall_time(seconds: float) -> str:

@@ -177,7 +177,7 @@ def _engine(
 def engine_state(engine: dict[str, Any]) -> str:
     """What /status and `petbooth status` say about one engine of a report, in the same
     words: "heartbeat 3 s ago, running job 7", "heartbeat 3 s ago, idle", "heartbeat 3 s
-    ago, loading its model (started 2 min ago)", "not heard from for 45 s" (a killed
+    ago, loading its model (engine started 2 min ago)", "not heard from for 45 s" (a killed
     engine's row is kept until a starting engine forgets it)."""
     age = max(engine["heartbeat_age_seconds"], 0)
     if engine["alive"]:
@@ -194,7 +194,7 @@ def _doing(engine: dict[str, Any]) -> str:
     loading = engine.get("loading_for_seconds")
     if loading is not None:  # minutes the first time SDXL is downloaded
         since = f"{loading:.0f} s" if loading < 120 else duration(loading)
-        return f"loading its model (started {since} ago)"
+        return f"loading its model (engine started {since} ago)"
     return "idle"
 
 

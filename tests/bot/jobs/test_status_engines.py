@@ -59,5 +59,5 @@ async def test_an_engine_loading_its_model_is_not_called_idle(world: World, db: 
     await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=None, loading=True)
 
     assert await engine_field(world) == (
-        "`gpu-0` on cuda:0: heartbeat 0 s ago, loading its model (started 0 s ago)"
+        "`gpu-0` on cuda:0: heartbeat 0 s ago, loading its model (engine started 0 s ago)"
     )

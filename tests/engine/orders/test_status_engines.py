@@ -127,6 +127,8 @@ async def test_an_engine_loading_its_model_says_so_and_since_when(
 
     loading = (await engine_rows(db))["gpu-0"]
     assert loading["alive"] and loading["loading_for_seconds"] == 153
-    assert engine_state(loading) == "heartbeat 3 s ago, loading its model (started 3 min ago)"
+    assert (
+        engine_state(loading) == "heartbeat 3 s ago, loading its model (engine started 3 min ago)"
+    )
     await engines.beat(db, "gpu-0", pid=1, device="cuda:0", job_id=None)
     assert engine_state((await engine_rows(db))["gpu-0"]) == "heartbeat 0 s ago, idle"

@@ -1,0 +1,54 @@
+"""An engine that finds the queue empty loads its pipeline while it waits, saying so in its
+engines row; a shutdown during that load ends the engine at once, not after the load."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, cast
+
+from engine.generation.resident import ResidentPipeline
+from engine.process import Engine
+from engine.settings import Settings
+from engine.store import Database
+
+
+class SlowLoad:
+    """A stand-in for ResidentPipeline whose weights take until `release` to load (SDXL's
+    first download takes minutes)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.loaded = False
+
+    @property
+    def pipeline(self) -> Any:
+        self.release.wait(timeout=60)
+        self.loaded = True
+        return object()
+
+
+async def loading_rows(db: Database) -> list[tuple[Any, ...]]:
+    return [tuple(r) for r in await db.fetch_all("SELECT engine_id, loading FROM engines")]
+
+
+async def test_a_shutdown_while_loading_ends_the_engine_without_waiting(
+    db: Database, settings: Settings
+) -> None:
+    slow = SlowLoad()
+    engine = Engine(settings, db, "gpu-0", cast(ResidentPipeline, slow))
+    running = asyncio.create_task(engine.run())
+    try:
+        for _ in range(200):
+            if await loading_rows(db) == [("gpu-0", 1)]:
+                break
+            await asyncio.sleep(0.05)
+        assert await loading_rows(db) == [("gpu-0", 1)]  # /status: "loading its model"
+
+        engine.shutdown()
+        await asyncio.wait_for(running, timeout=5)
+
+        assert not slow.loaded  # the load was left behind, not waited for
+        assert await loading_rows(db) == []  # a clean exit removes the row
+    finally:
+        slow.release.set()
