@@ -70,6 +70,7 @@ class TrainingProgress:
         self._target: ScoringTarget | None = None
         self._storage = open_storage(control.settings)
         self._uploads = UploadQueue(inline=self._storage.is_cache)
+        self._keep_whole = control.settings.training.keep_checkpoints  # what pruning spares
 
     def on_plan(self, plan: TrainingPlan) -> None:
         self._scorers_on_device = plan.scorers_on_gpu  # on the CPU they are there anyway
@@ -128,6 +129,14 @@ class TrainingProgress:
 
     def on_checkpoint(self, step: int, path: Path) -> None:
         self._uploads.submit(lambda: self._upload_checkpoint(step, path))
+        began = time.monotonic()
+        if waited := self._uploads.limit_backlog(self._keep_whole - 1):
+            log.info(
+                "job %s: training waited %s for %d uploads (storage is slower than training)",
+                self._job_id,
+                _seconds(began),
+                waited,
+            )
 
     def _upload_checkpoint(self, step: int, path: Path) -> None:
         # Uploaded before its event: an engine that reclaims the job on another machine
@@ -140,8 +149,8 @@ class TrainingProgress:
             except FileNotFoundError:
                 if file.name not in RESUME_ONLY_FILES:
                     raise
-                # Pruned while queued: the uploads are `keep_checkpoints` checkpoints behind
-                # the training, so storage may hold no checkpoint another machine can resume.
+                # Pruned while queued (`limit_backlog` should have prevented it): storage
+                # may hold no checkpoint another machine can resume.
                 log.warning(
                     "job %s: checkpoint of step %d was pruned before its %s was uploaded: "
                     "uploads are falling behind the training",

@@ -11,7 +11,10 @@ it, in the order they were queued:
   hears of it at its next step, checkpoint or preview, or when the job ends (`flush`), and
   what was queued behind it is dropped (the retried attempt resumes from what storage holds);
 - the job's end waits for every upload (`flush`), on success and on a stop alike, so a job
-  returned to the queue is resumable elsewhere from its last checkpoint.
+  returned to the queue is resumable elsewhere from its last checkpoint;
+- the training waits at a checkpoint while the uploads are `keep_checkpoints` - 1 works
+  behind (`limit_backlog`): at its next checkpoint it prunes the optimizer state of all but
+  its newest `keep_checkpoints`, and one not uploaded by then would never reach storage.
 With the default store (the data dir itself) publishing is a no-op: the work runs inline.
 """
 
@@ -57,6 +60,17 @@ class UploadQueue:
             work()
         except BaseException as err:  # handed to the training thread, which fails the job
             self._failure = err
+
+    def limit_backlog(self, most: int) -> int:
+        """Wait, oldest first, until at most `most` works are queued or running; raise a
+        failure. Returns how many there were to wait for."""
+        over = self.waiting - most
+        for future in list(self._pending):
+            if self.waiting <= most:
+                break
+            future.result()  # `_run` keeps failures to itself: this only waits
+        self.raise_failure()
+        return max(over, 0)
 
     def raise_failure(self) -> None:
         """Raise the first failed work's error (every time: the queue takes no more work)."""

@@ -160,7 +160,7 @@ async def test_a_checkpoint_pruned_while_queued_uploads_its_lora_and_says_upload
     progress = await claimed_training(db, settings)
     path = checkpoint(settings, 2)
     await asyncio.to_thread(progress.on_checkpoint, 2, path)
-    (path / "optimizer.pt").unlink()  # keep_checkpoints=1: the next checkpoint pruned it
+    (path / "optimizer.pt").unlink()  # as if the next checkpoint had pruned it already
     (path / "rng.pt").unlink()
     held.release()
     with caplog.at_level(logging.WARNING, logger="engine.training.progress"):
@@ -170,6 +170,30 @@ async def test_a_checkpoint_pruned_while_queued_uploads_its_lora_and_says_upload
     assert shared.exists("jobs/1/checkpoints/step-000002/state.json")
     assert not shared.exists("jobs/1/checkpoints/step-000002/optimizer.pt")
     assert await kinds(db) == [EventKind.CHECKPOINT]
+
+
+async def test_the_training_waits_before_uploads_fall_behind_its_pruning(
+    db: Database, tmp_path: Path, held: HeldUploads, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        storage=str(tmp_path / "shared"),
+        training={"keep_checkpoints": 2},  # the next checkpoint prunes all but two
+    )
+    progress = await claimed_training(db, settings)
+    await asyncio.to_thread(progress.on_checkpoint, 2, checkpoint(settings, 2))  # 1 behind
+    third = asyncio.ensure_future(
+        asyncio.to_thread(progress.on_checkpoint, 4, checkpoint(settings, 4))
+    )
+    await asyncio.sleep(0.3)
+    assert not third.done()  # 2 behind: step 2's optimizer state would be pruned unsent
+    with caplog.at_level(logging.INFO, logger="engine.training.progress"):
+        held.release()
+        await asyncio.wait_for(third, WAIT_S)
+    assert "training waited" in caplog.text and "for 1 uploads" in caplog.text
+    await asyncio.to_thread(progress.flush_uploads)
+    assert open_storage(settings).exists("jobs/1/checkpoints/step-000002/optimizer.pt")
 
 
 async def test_a_failed_upload_fails_the_training_at_its_next_step(
