@@ -66,7 +66,8 @@ async def run_train_job(
     if growth is None:  # a growing pet stays ready: it draws with its old model meanwhile
         await subjects.set_status(db, job.subject_id, SubjectStatus.TRAINING)
     progress.score_against(ScoringTarget(request.photo_paths, request.class_noun_prompts()))
-    await progress.announce_drawn_previews(request.job_dir)  # a resumed job's loose ends
+    await progress.announce_saved_checkpoints(request.job_dir)  # a resumed job's loose
+    await progress.announce_drawn_previews(request.job_dir)  # ends, checkpoints first
     try:
         result = await asyncio.to_thread(train_on, request, progress, resident)
     except Exception:

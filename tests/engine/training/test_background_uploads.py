@@ -172,6 +172,28 @@ async def test_a_checkpoint_pruned_while_queued_uploads_its_lora_and_says_upload
     assert await kinds(db) == [EventKind.CHECKPOINT]
 
 
+async def test_a_checkpoint_left_unsent_by_a_killed_engine_is_sent_on_resume(
+    db: Database, settings: Settings, held: HeldUploads
+) -> None:
+    held.release()
+    first = await claimed_training(db, settings)
+    await asyncio.to_thread(first.on_checkpoint, 2, checkpoint(settings, 2))
+    await asyncio.to_thread(first.flush_uploads)
+    checkpoint(settings, 4)  # saved, its upload queued, then the engine was killed
+    (settings.job_dir(1) / "checkpoints" / ".tmp-step-000006-123").mkdir()  # a killed write
+
+    job = await jobs.get(db, 1)
+    assert job is not None
+    resumed = TrainingProgress(JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0"))
+    await resumed.announce_saved_checkpoints(settings.job_dir(1))
+    await asyncio.to_thread(resumed.flush_uploads)
+
+    shown = await events.for_job(db, 1, EventKind.CHECKPOINT)
+    assert [event.payload["step"] for event in shown] == [2, 4]
+    assert open_storage(settings).exists("jobs/1/checkpoints/step-000004/optimizer.pt")
+    assert held.keys.count("jobs/1/checkpoints/step-000002/state.json") == 1  # not again
+
+
 async def test_the_training_waits_before_uploads_fall_behind_its_pruning(
     db: Database, tmp_path: Path, held: HeldUploads, caplog: pytest.LogCaptureFixture
 ) -> None:
