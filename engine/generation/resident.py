@@ -261,10 +261,10 @@ class ResidentPipeline:
             unet_training=unet.training,
             homes=homes,
         )
-        unet.eval()
-        for model in homes:
-            model.to(self.device)  # parked on the CPU by a training: back for a moment
-        try:
+        try:  # out of memory bringing the encoders back, the training still gets all back
+            unet.eval()
+            for model in homes:
+                model.to(self.device)  # parked on the CPU by a training: back for a moment
             yield unet
         finally:
             self._give_back(unet, state)

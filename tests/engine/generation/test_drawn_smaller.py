@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from peft import LoraConfig
 
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
@@ -20,8 +21,9 @@ from engine.process import Engine
 from engine.store import Database, JobKind, JobState, jobs
 from engine.training import train_lora
 from engine.training.checkpoints import LORA_WEIGHTS
-from engine.training.loop import TRAINING_ADAPTER
+from engine.training.loop import LORA_TARGETS, TRAINING_ADAPTER
 from engine.training.request import NullHooks
+from tests.engine.generation._tiny_lora import picture
 from tests.engine.training._runs import make_photos, make_request
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -172,3 +174,31 @@ def test_a_picture_out_of_memory_between_training_steps_leaves_the_training_unto
     assert tiled == [False, True, True]
     assert_same_pictures(hooks.images, plain)
     assert (result.lora_dir / LORA_WEIGHTS).is_file()  # and the training went on to its end
+
+
+def test_out_of_memory_bringing_the_encoders_back_still_gives_the_training_back(
+    resident: ResidentPipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with resident.training() as pipeline:
+        unet = pipeline.unet
+        unet.add_adapter(LoraConfig(r=4, target_modules=LORA_TARGETS), TRAINING_ADAPTER)
+        unet.set_adapter(TRAINING_ADAPTER)
+        trainable = [p for p in unet.parameters() if p.requires_grad]
+        unet.train()
+        encoder = pipeline.text_encoder_2
+        move, calls = encoder.to, []
+
+        def full_once(*args: object, **kwargs: object) -> object:
+            calls.append(args)
+            if len(calls) == 1:  # the picture's move up; the move home works
+                raise torch.OutOfMemoryError("CUDA out of memory")
+            return move(*args, **kwargs)
+
+        monkeypatch.setattr(encoder, "to", full_once)
+        with pytest.raises(torch.OutOfMemoryError):
+            resident.generate(picture(None))
+        monkeypatch.undo()
+
+        assert len(calls) == 2  # brought home again
+        assert unet.training and unet.active_adapters() == [TRAINING_ADAPTER]
+        assert [p for p in unet.parameters() if p.requires_grad] == trainable
