@@ -124,12 +124,24 @@ class TrainingProgress:
             await events.append_event_tx(tx, self._job_id, EventKind.PROGRESS, payload)
 
     def between_steps(self) -> None:
+        if self.should_stop():  # cancelled or shut down: it ends so (a failed upload is logged)
+            return
         self._uploads.raise_failure()  # a failed upload fails the attempt at once
-        if self._serve_waiting_generation is not None and not self.should_stop():
+        if self._serve_waiting_generation is not None:
             self._serve_waiting_generation()
 
     def on_checkpoint(self, step: int, path: Path) -> None:
+        stopping = self.should_stop()
+        if stopping and self._uploads.failed:  # cancelled or shut down, not failed
+            log.warning(
+                "job %s: checkpoint of step %d stays on this disk only: an earlier upload failed",
+                self._job_id,
+                step,
+            )
+            return
         self._uploads.submit(lambda: self._upload_checkpoint(step, path))
+        if stopping:
+            return  # the job's end waits for it
         began = time.monotonic()
         if waited := self._uploads.limit_backlog(self._keep_whole - 1):
             log.info(

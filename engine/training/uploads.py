@@ -49,6 +49,11 @@ class UploadQueue:
         self._pending.append(self._executor.submit(self._run, work))
 
     @property
+    def failed(self) -> bool:
+        """Whether some work failed (the queue then takes no more)."""
+        return self._failure is not None
+
+    @property
     def waiting(self) -> int:
         """Work queued or running."""
         return sum(not future.done() for future in self._pending)

@@ -74,11 +74,13 @@ class HeldUploads:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.gate = threading.Event()
+        self.entered = threading.Event()  # an upload is waiting at the gate
         self.keys: list[str] = []
         self.fail_on: str | None = None
         put_file = LocalStorage.put_file
 
         def held(storage: LocalStorage, key: str, path: Path) -> None:
+            self.entered.set()
             self.gate.wait(WAIT_S)
             if self.fail_on and key.endswith(self.fail_on):
                 raise OSError(f"upload of {key} refused")
@@ -103,13 +105,18 @@ def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldUploads]:
     uploads.release()  # never leave the worker waiting
 
 
-async def claimed_training(db: Database, settings: Settings) -> TrainingProgress:
+async def claimed_control(db: Database, settings: Settings) -> JobControl:
+    """Job 1, a training of thor, claimed by the engine "gpu-0"."""
     async with db.transaction() as tx:
         pet = await subjects.create_tx(tx, owner_id=7, name="thor", class_noun="cat")
         await jobs.enqueue_tx(tx, JobKind.TRAIN, owner_id=7, subject_id=pet.id)
     job = await jobs.claim_next(db, "gpu-0", 60)
     assert job is not None
-    return TrainingProgress(JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0"))
+    return JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0")
+
+
+async def claimed_training(db: Database, settings: Settings) -> TrainingProgress:
+    return TrainingProgress(await claimed_control(db, settings))
 
 
 def checkpoint(settings: Settings, step: int) -> Path:
@@ -160,6 +167,7 @@ async def test_a_checkpoint_pruned_while_queued_uploads_its_lora_and_says_upload
     progress = await claimed_training(db, settings)
     path = checkpoint(settings, 2)
     await asyncio.to_thread(progress.on_checkpoint, 2, path)
+    assert await asyncio.to_thread(held.entered.wait, WAIT_S)  # its files listed, one held
     (path / "optimizer.pt").unlink()  # as if the next checkpoint had pruned it already
     (path / "rng.pt").unlink()
     held.release()
@@ -176,15 +184,14 @@ async def test_a_checkpoint_left_unsent_by_a_killed_engine_is_sent_on_resume(
     db: Database, settings: Settings, held: HeldUploads
 ) -> None:
     held.release()
-    first = await claimed_training(db, settings)
+    control = await claimed_control(db, settings)
+    first = TrainingProgress(control)
     await asyncio.to_thread(first.on_checkpoint, 2, checkpoint(settings, 2))
     await asyncio.to_thread(first.flush_uploads)
     checkpoint(settings, 4)  # saved, its upload queued, then the engine was killed
     (settings.job_dir(1) / "checkpoints" / ".tmp-step-000006-123").mkdir()  # a killed write
 
-    job = await jobs.get(db, 1)
-    assert job is not None
-    resumed = TrainingProgress(JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0"))
+    resumed = TrainingProgress(control)  # the next attempt's
     await resumed.announce_saved_checkpoints(settings.job_dir(1))
     await asyncio.to_thread(resumed.flush_uploads)
 
@@ -230,3 +237,24 @@ async def test_a_failed_upload_fails_the_training_at_its_next_step(
             await asyncio.to_thread(progress.between_steps)
             await asyncio.sleep(0.01)
     assert await kinds(db) == []  # the checkpoint is not announced: storage lacks a file
+
+
+async def test_a_cancel_after_a_failed_upload_still_stops_the_training_as_asked(
+    db: Database, settings: Settings, held: HeldUploads, caplog: pytest.LogCaptureFixture
+) -> None:
+    control = await claimed_control(db, settings)
+    progress = TrainingProgress(control)
+    held.fail_on = "optimizer.pt"
+    await asyncio.to_thread(progress.on_checkpoint, 2, checkpoint(settings, 2))
+    control.request_stop("cancel")  # asked while the upload was on its way
+    held.release()
+
+    with caplog.at_level(logging.WARNING):
+        for _ in range(20):  # steps until the stop takes effect: none raises
+            await asyncio.to_thread(progress.between_steps)
+            await asyncio.sleep(0.01)
+        await asyncio.to_thread(progress.settle_uploads)  # the upload has failed by now
+        await asyncio.to_thread(progress.on_checkpoint, 3, checkpoint(settings, 3))
+
+    assert "an upload failed: upload of jobs/1/checkpoints/step-000002/optimizer.pt" in caplog.text
+    assert "checkpoint of step 3 stays on this disk only" in caplog.text
