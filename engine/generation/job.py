@@ -131,6 +131,7 @@ def draw_and_save(
         rendered = resident.generate(request, after_image, should_stop)
     except StopRequested as stopped:
         raise GenerationInterrupted() from stopped
+    seconds = time.perf_counter() - began  # drawing alone, not the PNGs written below
     directory.mkdir(parents=True, exist_ok=True)
     files = []
     for index, image in enumerate(rendered.images):
@@ -139,7 +140,7 @@ def draw_and_save(
         image.save(temporary, format="PNG")
         os.replace(temporary, path)
         files.append(path)
-    return Drawn(files, rendered.truncated, time.perf_counter() - began)
+    return Drawn(files, rendered.truncated, seconds)
 
 
 async def record_done(
