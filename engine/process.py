@@ -314,7 +314,11 @@ class Engine:
             log.info("job %s cancelled at step %s", job_id, step)
         elif control.stop_reason == "shutdown":
             await endings.release(self.db, job_id, self.engine_id, step=step)
-            log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)
+            job = await jobs.get(self.db, job_id)
+            if job is not None and job.state is JobState.CANCELLED:  # asked meanwhile
+                log.info("job %s cancelled at step %s", job_id, step)
+            else:
+                log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)
 
 
 def _on_daemon_thread(work: Callable[[], object]) -> asyncio.Future[Any]:

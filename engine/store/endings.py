@@ -137,11 +137,17 @@ async def fail(db: Database, job_id: int, engine_id: str, error: str) -> bool:
         return await fail_tx(tx, job_id, engine_id, error)
 
 
+async def cancel_running_tx(tx: Transaction, job_id: int, engine_id: str, *, step: int) -> bool:
+    """A running job its owner cancelled ends (at ``step``): stopped by its engine, or
+    found by the reaper or a shutdown's release, whose requeue would start it again."""
+    guard, payload = _running_on(engine_id), {"step": step}
+    return await _end_tx(tx, job_id, _CANCELLED, guard, payload, error=_CANCELLED_BY_REQUEST)
+
+
 async def cancel_running(db: Database, job_id: int, engine_id: str, *, step: int) -> bool:
     """The engine stopped a running job its owner cancelled (at ``step``)."""
-    guard, payload = _running_on(engine_id), {"step": step}
     async with db.transaction() as tx:
-        return await _end_tx(tx, job_id, _CANCELLED, guard, payload, error=_CANCELLED_BY_REQUEST)
+        return await cancel_running_tx(tx, job_id, engine_id, step=step)
 
 
 async def cancel_queued_tx(tx: Transaction, job_id: int) -> bool:
@@ -151,8 +157,15 @@ async def cancel_queued_tx(tx: Transaction, job_id: int) -> bool:
 
 async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -> bool:
     """Give a running job back to the queue on a clean shutdown, checkpointed at ``step``.
-    A shutdown is not a failed attempt: the claim's attempt is given back too."""
+    A shutdown is not a failed attempt: the claim's attempt is given back too. A job its
+    owner cancelled meanwhile ends cancelled instead."""
     async with db.transaction() as tx:
+        asked = await tx.fetch_one(
+            "SELECT 1 FROM jobs WHERE id = ? AND engine_id = ? AND cancel_requested = 1",
+            (job_id, engine_id),
+        )
+        if asked is not None:
+            return await cancel_running_tx(tx, job_id, engine_id, step=step)
         row = await tx.fetch_one(
             """UPDATE jobs SET state = 'queued', engine_id = NULL, lease_until = NULL,
                    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END

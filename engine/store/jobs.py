@@ -135,16 +135,19 @@ async def requeue_expired(db: Database) -> int:
 
 
 async def _requeue_expired(tx: Transaction) -> int:
-    """Requeue running jobs whose lease has run out, or fail those past max_attempts."""
+    """Requeue running jobs whose lease has run out, fail those past max_attempts, and
+    end those their owners cancelled as cancelled."""
     skip_locked = " FOR UPDATE SKIP LOCKED" if tx.dialect == "postgres" else ""
     expired = await tx.fetch_all(
-        "SELECT id, engine_id, attempts, attempts >= max_attempts FROM jobs "
-        "WHERE state = 'running' AND lease_until < ?" + skip_locked,
+        "SELECT id, engine_id, attempts, attempts >= max_attempts, cancel_requested, step "
+        "FROM jobs WHERE state = 'running' AND lease_until < ?" + skip_locked,
         (tx.now,),
     )
     requeued = 0
-    for job_id, engine_id, attempts, spent in expired:
-        if spent:
+    for job_id, engine_id, attempts, spent, cancel_requested, step in expired:
+        if cancel_requested:  # its owner cancelled it: no new attempt to stop at once
+            await endings.cancel_running_tx(tx, job_id, engine_id, step=step)
+        elif spent:
             error = f"The engine stopped {attempts} times while running this job."
             await endings.fail_tx(tx, job_id, engine_id, error)
         else:  # the attempt stays spent; the claim's "retrying" event tells the owner

@@ -172,3 +172,29 @@ async def test_a_picture_job_ending_leaves_its_pet_alone(db: Database) -> None:
     assert await endings.fail(db, picture, "engine-a", "Drawing failed.")
 
     assert await state_of(db, picture, pet) == (JobState.FAILED, SubjectStatus.READY)
+
+
+async def test_a_cancelled_job_whose_engine_died_ends_cancelled_not_queued(db: Database) -> None:
+    pet, job_id = await training(db)
+    await claimed(db, "engine-a", job_id)
+    assert await jobs.cancel(db, job_id) is JobState.RUNNING  # asked; engine-a then died
+    later(db, LEASE + 1)
+
+    assert await jobs.requeue_expired(db) == 1
+
+    assert await state_of(db, job_id, pet) == (JobState.CANCELLED, SubjectStatus.FAILED)
+    assert await jobs.claim_next(db, "engine-b", LEASE) is None  # not started again
+    cancelled = (await events.for_job(db, job_id))[-1]
+    assert (cancelled.kind, cancelled.payload) == (EventKind.CANCELLED, {"step": 0})
+
+
+async def test_a_job_cancelled_during_a_shutdown_ends_cancelled_not_queued(db: Database) -> None:
+    pet, job_id = await training(db)
+    await claimed(db, "engine-a", job_id)
+    assert await jobs.cancel(db, job_id) is JobState.RUNNING  # as the engine stops for SIGTERM
+
+    assert await endings.release(db, job_id, "engine-a", step=40)
+
+    assert await state_of(db, job_id, pet) == (JobState.CANCELLED, SubjectStatus.FAILED)
+    cancelled = (await events.for_job(db, job_id))[-1]
+    assert (cancelled.kind, cancelled.payload) == (EventKind.CANCELLED, {"step": 40})
