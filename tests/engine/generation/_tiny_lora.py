@@ -8,14 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
     StableDiffusionXLPipeline,
 )
+from peft import LoraConfig
 from PIL import Image
 
 from engine.generation.request import GenerateRequest
 from engine.settings import Settings
 from engine.training import train_lora
+from engine.training.loop import LORA_TARGETS, TRAINING_ADAPTER
 from tests.engine.training._runs import make_request
 from tests.samples import write_photos
 
@@ -87,3 +90,18 @@ def picture(lora: Path | None, lora_scale: float = 1.0) -> GenerateRequest:
 def pixels(images: list[Image.Image]) -> np.ndarray:
     [image] = images
     return np.asarray(image, dtype=np.int16)
+
+
+def as_a_training_leaves_it(unet: UNet2DConditionModel) -> list[torch.nn.Parameter]:
+    """`unet` as a training has it between two steps (its adapter active and training, in
+    train mode); returns the parameters its optimizer holds."""
+    unet.add_adapter(LoraConfig(r=4, target_modules=LORA_TARGETS), TRAINING_ADAPTER)
+    unet.set_adapter(TRAINING_ADAPTER)
+    unet.train()
+    return [p for p in unet.parameters() if p.requires_grad]
+
+
+def assert_given_back(unet: UNet2DConditionModel, trainable: list[torch.nn.Parameter]) -> None:
+    """The training's view of `unet` after a picture: as `as_a_training_leaves_it` left it."""
+    assert unet.training and unet.active_adapters() == [TRAINING_ADAPTER]
+    assert [p for p in unet.parameters() if p.requires_grad] == trainable

@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from peft import LoraConfig
 
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
@@ -21,9 +20,9 @@ from engine.process import Engine
 from engine.store import Database, JobKind, JobState, jobs
 from engine.training import train_lora
 from engine.training.checkpoints import LORA_WEIGHTS
-from engine.training.loop import LORA_TARGETS, TRAINING_ADAPTER
+from engine.training.loop import TRAINING_ADAPTER
 from engine.training.request import NullHooks
-from tests.engine.generation._tiny_lora import picture
+from tests.engine.generation._tiny_lora import as_a_training_leaves_it, assert_given_back, picture
 from tests.engine.training._runs import make_photos, make_request
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -180,11 +179,7 @@ def test_out_of_memory_bringing_the_encoders_back_still_gives_the_training_back(
     resident: ResidentPipeline, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with resident.training() as pipeline:
-        unet = pipeline.unet
-        unet.add_adapter(LoraConfig(r=4, target_modules=LORA_TARGETS), TRAINING_ADAPTER)
-        unet.set_adapter(TRAINING_ADAPTER)
-        trainable = [p for p in unet.parameters() if p.requires_grad]
-        unet.train()
+        trainable = as_a_training_leaves_it(pipeline.unet)
         encoder = pipeline.text_encoder_2
         move, calls = encoder.to, []
 
@@ -200,5 +195,4 @@ def test_out_of_memory_bringing_the_encoders_back_still_gives_the_training_back(
         monkeypatch.undo()
 
         assert len(calls) == 2  # brought home again
-        assert unet.training and unet.active_adapters() == [TRAINING_ADAPTER]
-        assert [p for p in unet.parameters() if p.requires_grad] == trainable
+        assert_given_back(pipeline.unet, trainable)

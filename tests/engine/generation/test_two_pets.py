@@ -9,15 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from peft import LoraConfig
 
 from engine.generation.lora_slot import SLOT, SLOT_2
 from engine.generation.render import generation_scheduler, render_images
 from engine.generation.request import GenerateRequest
 from engine.generation.resident import ResidentPipeline
 from engine.models.loading import load_pipeline
-from engine.training.loop import LORA_TARGETS, TRAINING_ADAPTER
-from tests.engine.generation._tiny_lora import picture, pixels
+from tests.engine.generation._tiny_lora import (
+    as_a_training_leaves_it,
+    assert_given_back,
+    picture,
+    pixels,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 CPU = torch.device("cpu")
@@ -85,15 +88,9 @@ def test_a_two_pet_picture_mid_training_gives_the_training_back(
     resident: ResidentPipeline, pets: tuple[Path, Path]
 ) -> None:
     with resident.training() as pipeline:
-        unet = pipeline.unet
-        unet.add_adapter(LoraConfig(r=4, target_modules=LORA_TARGETS), TRAINING_ADAPTER)
-        unet.set_adapter(TRAINING_ADAPTER)
-        trainable = [p for p in unet.parameters() if p.requires_grad]
-        unet.train()
+        trainable = as_a_training_leaves_it(pipeline.unet)
         resident.generate(two(*pets))
 
-        assert unet.active_adapters() == [TRAINING_ADAPTER]
-        assert [p for p in unet.parameters() if p.requires_grad] == trainable
-        assert unet.training
+        assert_given_back(pipeline.unet, trainable)
     assert resident.pipeline.unet.active_adapters() == [SLOT]
     assert set(resident.pipeline.unet.peft_config) == {SLOT, SLOT_2}

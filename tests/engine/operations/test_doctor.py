@@ -63,7 +63,9 @@ def test_liveness_follows_engine_heartbeats(tmp_path: Path) -> None:
     assert not liveness(settings).ok
     with sqlite3.connect(settings.database_path) as conn:
         conn.execute(
-            "INSERT INTO engines VALUES ('e1', 1, 'cpu', ?, ?, NULL)", (time.time(), time.time())
+            "INSERT INTO engines (engine_id, pid, device, started_at, heartbeat_at) "
+            "VALUES ('e1', 1, 'cpu', ?, ?)",
+            (time.time(), time.time()),
         )
     assert liveness(settings).ok
     with sqlite3.connect(settings.database_path) as conn:
