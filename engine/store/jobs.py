@@ -172,6 +172,16 @@ async def heartbeat(db: Database, job_id: int, engine_id: str, lease_seconds: fl
     return Job.from_row(row) if row else None
 
 
+async def held_by_tx(tx: Transaction, job_id: int, engine_id: str) -> bool:
+    """Whether `engine_id` still runs the job: an engine whose lease ran out (the job
+    requeued, reclaimed or ended since) must not report on it any more."""
+    row = await tx.fetch_one(
+        "SELECT 1 FROM jobs WHERE id = ? AND engine_id = ? AND state = 'running'",
+        (job_id, engine_id),
+    )
+    return row is not None
+
+
 async def record_progress_tx(
     tx: Transaction, job_id: int, step: int, total_steps: int, seconds_per_step: float | None
 ) -> None:

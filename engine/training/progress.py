@@ -24,7 +24,7 @@ from engine.job_control import JobControl
 from engine.orders.lora_files import RESUME_ONLY_FILES
 from engine.orders.status import duration
 from engine.storage import open_storage
-from engine.store import Database, EventKind, events, jobs, scores
+from engine.store import Database, EventKind, Transaction, events, jobs, scores
 from engine.training.checkpoints import checkpoints_root
 from engine.training.uploads import UploadQueue
 
@@ -120,8 +120,21 @@ class TrainingProgress:
         self, step: int, total: int, seconds_per_step: float, payload: dict[str, Any]
     ) -> None:
         async with self._db.transaction() as tx:
+            if not await self._still_ours_tx(tx):
+                return
             await jobs.record_progress_tx(tx, self._job_id, step, total, seconds_per_step)
             await events.append_event_tx(tx, self._job_id, EventKind.PROGRESS, payload)
+
+    async def _still_ours_tx(self, tx: Transaction) -> bool:
+        """False once this engine lost the job's lease (it stops within a heartbeat): the
+        engine that holds the job now reports its progress, checkpoints and previews."""
+        return await jobs.held_by_tx(tx, self._job_id, self._control.engine_id)
+
+    async def _checkpoint_saved(self, step: int, relative: str) -> None:
+        async with self._db.transaction() as tx:
+            if await self._still_ours_tx(tx):
+                payload = {"step": step, "path": relative}
+                await events.append_event_tx(tx, self._job_id, EventKind.CHECKPOINT, payload)
 
     def between_steps(self) -> None:
         if self.should_stop():  # cancelled or shut down: it ends so (a failed upload is logged)
@@ -174,11 +187,7 @@ class TrainingProgress:
         relative = self._storage.key_of(path)
         # Older checkpoints pruned to their LoRA here lose their optimizer state there too.
         self._storage.forget_removed(self._storage.key_of(path.parent), RESUME_ONLY_FILES)
-        self._control.wait(
-            events.append_event(
-                self._db, self._job_id, EventKind.CHECKPOINT, {"step": step, "path": relative}
-            )
-        )
+        self._control.wait(self._checkpoint_saved(step, relative))
         uploaded = "" if self._storage.is_cache else f" (uploaded in {_seconds(began)})"
         log.info(
             "job %s: checkpoint of step %d saved in %s%s", self._job_id, step, relative, uploaded
@@ -262,6 +271,8 @@ class TrainingProgress:
             payload["scores"] = scored.as_payload()
         async with self._db.transaction() as tx:
             await tx.lock("job", self._job_id)  # the has-event check and the insert, atomic
+            if not await self._still_ours_tx(tx):
+                return
             if scored is not None:
                 await scores.record_tx(
                     tx,

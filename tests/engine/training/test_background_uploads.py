@@ -258,3 +258,27 @@ async def test_a_cancel_after_a_failed_upload_still_stops_the_training_as_asked(
 
     assert "an upload failed: upload of jobs/1/checkpoints/step-000002/optimizer.pt" in caplog.text
     assert "checkpoint of step 3 stays on this disk only" in caplog.text
+
+
+async def test_an_engine_that_lost_the_job_reports_nothing_more(
+    db: Database, settings: Settings, held: HeldUploads
+) -> None:
+    held.release()
+    every_step = settings.model_copy(update={"progress_every_seconds": 0})
+    progress = await claimed_training(db, every_step)
+    await asyncio.to_thread(progress.on_progress, 1, 10, 0.5, 1.0)
+    await db.execute("UPDATE jobs SET engine_id = 'gpu-1' WHERE id = 1")  # lease lost; retaken
+
+    await asyncio.to_thread(progress.on_progress, 2, 10, 0.5, 1.0)
+    await asyncio.to_thread(progress.on_checkpoint, 2, checkpoint(settings, 2))
+    await asyncio.to_thread(progress.on_preview, 2, preview(settings, 2))
+    await asyncio.to_thread(progress.flush_uploads)
+
+    reported = [
+        (e.kind, e.payload.get("step"))
+        for e in await events.for_job(db, 1)
+        if e.kind is not EventKind.STARTED
+    ]
+    assert reported == [(EventKind.PROGRESS, 1)]  # gpu-1 reports from now on
+    job = await jobs.get(db, 1)
+    assert job is not None and job.step == 1
