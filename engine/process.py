@@ -95,6 +95,9 @@ class Engine:
         log.info("engine %s started on device %s", self.engine_id, self.device)
         # A killed engine leaves its row behind; after 10 leases it is certainly dead.
         await engines.forget_silent(self.db, 10 * self.settings.lease_seconds)
+        # A container restarted under the same hostname and pid has our id: its row is an
+        # earlier life's (its start, "loading"), not this one's.
+        await engines.remove(self.db, self.engine_id)
         try:
             while not self._shutdown.is_set():
                 await self._beat(None)

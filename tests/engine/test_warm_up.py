@@ -10,7 +10,7 @@ from typing import Any, cast
 from engine.generation.resident import ResidentPipeline
 from engine.process import Engine
 from engine.settings import Settings
-from engine.store import Database
+from engine.store import Database, engines
 
 
 class SlowLoad:
@@ -35,6 +35,10 @@ async def loading_rows(db: Database) -> list[tuple[Any, ...]]:
 async def test_a_shutdown_while_loading_ends_the_engine_without_waiting(
     db: Database, settings: Settings
 ) -> None:
+    # An earlier life of this engine id (a container restarted with the same hostname and
+    # pid) left its row: this start is not that one's.
+    await engines.beat(db, "gpu-0", pid=7, device="cpu", job_id=None)
+    await db.execute("UPDATE engines SET started_at = started_at - 3600")
     slow = SlowLoad()
     engine = Engine(settings, db, "gpu-0", cast(ResidentPipeline, slow))
     running = asyncio.create_task(engine.run())
@@ -44,6 +48,8 @@ async def test_a_shutdown_while_loading_ends_the_engine_without_waiting(
                 break
             await asyncio.sleep(0.05)
         assert await loading_rows(db) == [("gpu-0", 1)]  # /status: "loading its model"
+        [started] = [r[0] for r in await db.fetch_all("SELECT started_at FROM engines")]
+        assert await db.current_time() - started < 60
 
         engine.shutdown()
         await asyncio.wait_for(running, timeout=5)
@@ -52,3 +58,5 @@ async def test_a_shutdown_while_loading_ends_the_engine_without_waiting(
         assert await loading_rows(db) == []  # a clean exit removes the row
     finally:
         slow.release.set()
+        engine.shutdown()
+        await asyncio.wait_for(running, timeout=10)  # never left running past the test
