@@ -129,7 +129,7 @@ class Engine:
             return
         began = time.monotonic()
         await self._beat(None, force=True, loading=True)  # /status: why nothing is claimed
-        loading = _on_daemon_thread(lambda: self.resident().pipeline)
+        loading = _on_daemon_thread(lambda: self.resident().warm_up())
         stopping: asyncio.Future[Any] = asyncio.ensure_future(self._shutdown.wait())
         try:
             while not loading.done() and not stopping.done():
@@ -153,7 +153,8 @@ class Engine:
             else:  # a sentence already ("… is not downloaded; run petbooth download-models")
                 log.error("loading the resident pipeline failed: %s; each job will try again", err)
         else:
-            log.info("resident pipeline loaded in %s, ready", wall_time(time.monotonic() - began))
+            done = "loaded and compiled" if self.settings.generation.compile else "loaded"
+            log.info("resident pipeline %s in %s, ready", done, wall_time(time.monotonic() - began))
 
     async def _idle(self) -> None:
         """Until a job is queued (PostgreSQL's NOTIFY wakes us at once), the poll interval

@@ -115,8 +115,10 @@ class GenerationDefaults(BaseModel):
     # rank overrides; on SDXL's attention projections a slot holds 1.45e6 parameters per
     # rank: 93 MB at rank 32 in bf16 (computed), 186 MB for both.
     lora_slot_rank: int = Field(32, ge=1, le=256)
-    # torch.compile the UNet for sampling: minutes of compiling at the first image, then
-    # faster steps; swaps copy weights in place, so switching pets never recompiles.
+    # torch.compile the UNet for sampling: minutes of compiling (115 s on an H200), done by
+    # an idle engine's warm-up for a square pet picture (a job waiting at start, another
+    # size or two pets compile at their first picture), then faster steps; swaps copy
+    # weights in place, so switching pets never recompiles.
     compile: bool = False
     # Draw with the pets' LoRAs added into the UNet's weights (engine/generation/fused_lora.py)
     # rather than run beside them: no LoRA kernels per step, for 1.9 GB more VRAM at rest on

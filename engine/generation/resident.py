@@ -187,7 +187,12 @@ class ResidentPipeline:
             unet.disable_adapters()  # plain SDXL
             yield
             return
-        adapters = self.slots.load(lora, second, scale)
+        with self._active(unet, self.slots.load(lora, second, scale)):
+            yield
+
+    @contextmanager
+    def _active(self, unet: UNet2DConditionModel, adapters: list[str]) -> Iterator[None]:
+        """`adapters` (slots already loaded) drawn beside the weights, or fused into them."""
         if not self.fusing:
             unet.set_adapter(adapters)
             yield
@@ -195,6 +200,37 @@ class ResidentPipeline:
         assert self._fusion is not None
         with self._fusion.fused(adapters):
             yield
+
+    def warm_up(self) -> None:
+        """Load the pipeline. With `generation.compile`, also draw one throwaway 2-step
+        picture at the default size the way a pet's picture is drawn (its slot active, or
+        fused), so torch.compile builds that graph (115 s for SDXL on an H200) before
+        anyone waits for it; another size or two pets still compile their own once."""
+        pipeline = self.pipeline
+        if self._unet_for_sampling is None:
+            return
+        size = self.settings.generation.resolution
+        request = GenerateRequest(
+            prompt="a photo of a cat",
+            negative_prompt="",
+            count=1,
+            seed=0,
+            steps=2,  # the graph is the same at every step
+            guidance_scale=self.settings.generation.guidance_scale,
+            width=size,
+            height=size,
+            lora=None,
+            subject=None,
+        )
+        self.slot.clear()  # an empty slot adds nothing; its graph is a pet picture's
+        devices = [self.device] if self.device.type == "cuda" else []
+        with (
+            self._borrowed(pipeline) as unet,
+            self._active(unet, [SLOT]),
+            torch.random.fork_rng(devices=devices),
+            torch.no_grad(),
+        ):
+            self._render(pipeline, request, lambda index: None, never)
 
     def _drawn_within_memory(
         self,

@@ -21,11 +21,9 @@ class SlowLoad:
         self.release = threading.Event()
         self.loaded = False
 
-    @property
-    def pipeline(self) -> Any:
+    def warm_up(self) -> None:
         self.release.wait(timeout=60)
         self.loaded = True
-        return object()
 
 
 async def loading_rows(db: Database) -> list[tuple[Any, ...]]:
