@@ -317,9 +317,8 @@ class Engine:
             await endings.cancel_running(self.db, job_id, self.engine_id, step=step)
             log.info("job %s cancelled at step %s", job_id, step)
         elif control.stop_reason == "shutdown":
-            await endings.release(self.db, job_id, self.engine_id, step=step)
-            job = await jobs.get(self.db, job_id)
-            if job is not None and job.state is JobState.CANCELLED:  # asked meanwhile
+            ended = await endings.release(self.db, job_id, self.engine_id, step=step)
+            if ended is JobState.CANCELLED:  # its owner asked meanwhile
                 log.info("job %s cancelled at step %s", job_id, step)
             else:
                 log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)

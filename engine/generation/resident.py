@@ -222,7 +222,6 @@ class ResidentPipeline:
             lora=None,
             subject=None,
         )
-        self.slot.clear()  # an empty slot adds nothing; its graph is a pet picture's
         devices = [self.device] if self.device.type == "cuda" else []
         with (
             self._borrowed(pipeline) as unet,

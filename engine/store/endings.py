@@ -155,17 +155,18 @@ async def cancel_queued_tx(tx: Transaction, job_id: int) -> bool:
     return await _end_tx(tx, job_id, _CANCELLED, _QUEUED, {}, error=_CANCELLED_BY_REQUEST)
 
 
-async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -> bool:
-    """Give a running job back to the queue on a clean shutdown, checkpointed at ``step``.
-    A shutdown is not a failed attempt: the claim's attempt is given back too. A job its
-    owner cancelled meanwhile ends cancelled instead."""
+async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -> JobState | None:
+    """Give a running job back to the queue on a clean shutdown, checkpointed at ``step``
+    (``queued``). A shutdown is not a failed attempt: the claim's attempt is given back too.
+    A job its owner cancelled meanwhile ends ``cancelled`` instead. None: not this engine's."""
     async with db.transaction() as tx:
         asked = await tx.fetch_one(
             "SELECT 1 FROM jobs WHERE id = ? AND engine_id = ? AND cancel_requested = 1",
             (job_id, engine_id),
         )
         if asked is not None:
-            return await cancel_running_tx(tx, job_id, engine_id, step=step)
+            cancelled = await cancel_running_tx(tx, job_id, engine_id, step=step)
+            return JobState.CANCELLED if cancelled else None
         row = await tx.fetch_one(
             """UPDATE jobs SET state = 'queued', engine_id = NULL, lease_until = NULL,
                    attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
@@ -174,10 +175,10 @@ async def release(db: Database, job_id: int, engine_id: str, *, step: int = 0) -
             (job_id, engine_id),
         )
         if row is None:
-            return False
+            return None
         await append_event_tx(tx, job_id, EventKind.QUEUED, {"step": step})
         await tx.notify(JOBS_CHANNEL)
         training = JobKind(row[0]) is JobKind.TRAIN and row[1] is not None
         if training and not await growing_tx(tx, row[1], job_id):  # a growing pet stays ready
             await set_status_tx(tx, row[1], SubjectStatus.PENDING)
-        return True
+        return JobState.QUEUED

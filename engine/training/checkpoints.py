@@ -131,7 +131,7 @@ def read_checkpoint(path: Path) -> Checkpoint:
 
 def newest_readable_checkpoint(job_dir: Path) -> Checkpoint | None:
     """The newest checkpoint that loads completely; damaged newer ones are skipped."""
-    for path in _checkpoint_dirs(job_dir):
+    for path in checkpoint_dirs(job_dir):
         if not (path / RESUME_ONLY_FILES[0]).exists():
             continue  # pruned down to its LoRA: choosable, not resumable
         try:
@@ -152,7 +152,7 @@ def prune_checkpoints(job_dir: Path, keep: int) -> None:
     optimizer and RNG state but keep their LoRA weights and state.json (a few MB at rank
     4), because every preview in Discord offers its step as the pet's model. Leftovers of
     killed writes are removed."""
-    for path in _checkpoint_dirs(job_dir)[keep:]:
+    for path in checkpoint_dirs(job_dir)[keep:]:
         for name in RESUME_ONLY_FILES:
             (path / name).unlink(missing_ok=True)
     root = checkpoints_root(job_dir)
@@ -161,13 +161,18 @@ def prune_checkpoints(job_dir: Path, keep: int) -> None:
             shutil.rmtree(leftover, ignore_errors=True)
 
 
-def _checkpoint_dirs(job_dir: Path) -> list[Path]:
-    """Checkpoint directories, newest step first."""
+def checkpoint_dirs(job_dir: Path) -> list[Path]:
+    """Checkpoint directories, newest step first: each whole (written aside, then renamed)."""
     root = checkpoints_root(job_dir)
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir() if p.is_dir() and _STEP_DIR.fullmatch(p.name)]
-    return sorted(found, key=lambda p: int(p.name.removeprefix("step-")), reverse=True)
+    return sorted(found, key=checkpoint_step, reverse=True)
+
+
+def checkpoint_step(path: Path) -> int:
+    """The step of a checkpoint directory (step-000300: 300)."""
+    return int(path.name.removeprefix("step-"))
 
 
 def _rng_state() -> dict[str, Any]:

@@ -25,7 +25,7 @@ from engine.orders.lora_files import RESUME_ONLY_FILES
 from engine.orders.status import duration
 from engine.storage import open_storage
 from engine.store import Database, EventKind, Transaction, events, jobs, scores
-from engine.training.checkpoints import checkpoints_root
+from engine.training.checkpoints import checkpoint_dirs, checkpoint_step
 from engine.training.uploads import UploadQueue
 
 if TYPE_CHECKING:
@@ -214,10 +214,9 @@ class TrainingProgress:
         behind, and a checkpoint without its event is never offered as the pet's model."""
         saved = await events.for_job(self._db, self._job_id, EventKind.CHECKPOINT)
         announced = {event.payload.get("step") for event in saved}
-        for path in sorted(checkpoints_root(job_dir).glob("step-*")):
-            step = path.name.removeprefix("step-")
-            if step.isdigit() and int(step) not in announced and (path / "state.json").is_file():
-                await asyncio.to_thread(self.on_checkpoint, int(step), path)
+        for path in reversed(checkpoint_dirs(job_dir)):  # oldest first, as they were saved
+            if checkpoint_step(path) not in announced:
+                await asyncio.to_thread(self.on_checkpoint, checkpoint_step(path), path)
 
     async def announce_drawn_previews(self, job_dir: Path) -> None:
         """Score and announce every preview on disk that has no event yet: an engine killed

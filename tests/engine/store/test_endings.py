@@ -149,7 +149,7 @@ async def test_release_queues_the_job_again_without_spending_an_attempt(db: Data
     pet, job_id = await training(db)
     await claimed(db, "engine-a", job_id)
 
-    assert await endings.release(db, job_id, "engine-a", step=40)
+    assert await endings.release(db, job_id, "engine-a", step=40) is JobState.QUEUED
 
     job = await jobs.get(db, job_id)
     assert job is not None and (job.state, job.attempts, job.engine_id) == (
@@ -193,7 +193,7 @@ async def test_a_job_cancelled_during_a_shutdown_ends_cancelled_not_queued(db: D
     await claimed(db, "engine-a", job_id)
     assert await jobs.cancel(db, job_id) is JobState.RUNNING  # as the engine stops for SIGTERM
 
-    assert await endings.release(db, job_id, "engine-a", step=40)
+    assert await endings.release(db, job_id, "engine-a", step=40) is JobState.CANCELLED
 
     assert await state_of(db, job_id, pet) == (JobState.CANCELLED, SubjectStatus.FAILED)
     cancelled = (await events.for_job(db, job_id))[-1]
