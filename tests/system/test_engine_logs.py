@@ -28,8 +28,16 @@ pytestmark = pytest.mark.slow
 
 # What the libraries printed before: bitsandbytes' missing `kernels`, transformers'
 # torchvision notices, huggingface_hub's deprecation, peft's "multiple adapters" warning,
+# diffusers' "kept in float32: []" at each cast of the VAE,
 # and tqdm bars ("Loading pipeline components...:  14%|█▍  | 1/7").
-NOISE = ("kernels", "torchvision", "local_dir_use_symlinks", "multiple adapters", "%|")
+NOISE = (
+    "kernels",
+    "torchvision",
+    "local_dir_use_symlinks",
+    "multiple adapters",
+    "kept in float32",
+    "%|",
+)
 TEXT_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (INFO|WARNING) [\w.]+: ")
 
 
