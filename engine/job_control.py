@@ -3,18 +3,24 @@ stop (cancel, shutdown, lost lease) and a way to run store calls on the engine's
 
 Jobs run on a worker thread so the event loop stays free for the heartbeat; every store call
 from that thread hops onto the loop and waits, so each row is committed
-before the job goes on (``JobControl.wait``).
+before the job goes on (``JobControl.wait``). When the store does not answer (PostgreSQL
+restarting), the call is made again until it does: the training waits at that step instead
+of failing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal
 
 from engine.settings import Settings
 from engine.store import Database, Job
+from engine.store.outage import Outage, store_unavailable
+
+log = logging.getLogger(__name__)
 
 StopReason = Literal["cancel", "shutdown", "lease-lost"]
 
@@ -35,6 +41,7 @@ class JobControl:
         self.engine_id = engine_id
         self._stop = threading.Event()  # set by the heartbeat (cancel, lost lease) or shutdown
         self.stop_reason: StopReason | None = None
+        self._outage = Outage(log, f"job {job.id}")
 
     def request_stop(self, reason: StopReason) -> None:
         if not self._stop.is_set():
@@ -44,6 +51,18 @@ class JobControl:
     def should_stop(self) -> bool:
         return self._stop.is_set()
 
-    def wait(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        """From the job's thread: run a store call on the engine's loop and wait for it."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+    def wait(self, call: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+        """From the job's thread: run a store call (`call()` makes its coroutine) on the
+        engine's loop and wait for it. While the store does not answer, the call is made
+        again, ever fewer times a second, until it answers or the job is asked to stop
+        (then the error is raised: the engine sees to the job once the store is back)."""
+        while True:
+            try:
+                result = asyncio.run_coroutine_threadsafe(call(), self.loop).result()
+            except Exception as err:
+                if not store_unavailable(err) or self.should_stop():
+                    raise
+                self._stop.wait(self._outage.failed(err))  # a stop ends the wait at once
+                continue
+            self._outage.answered()
+            return result

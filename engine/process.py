@@ -4,7 +4,9 @@ how it ended.
 One engine process per GPU, known everywhere (rows, /status, logs) by its ``engine_id``.
 Every fact lives in SQLite before anything acts on it, so the process may die at any
 instruction: its job's lease runs out, another claim picks it up, and training resumes from
-the last checkpoint.
+the last checkpoint. The store itself may stop answering for a while (PostgreSQL restarting):
+the engine waits for it, neither ending itself nor failing the job it runs
+(``engine.store.outage``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.failures import describe_failure, is_expected_failure
 from engine.job_control import JobControl
@@ -27,12 +29,15 @@ from engine.settings import Settings
 from engine.storage import trim_local_cache
 from engine.store import Database, Job, JobKind, JobState, endings, engines, jobs, subjects
 from engine.store.database import JOBS_CHANNEL
+from engine.store.outage import Outage, store_unavailable
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
     from engine.scoring.scorers import PreviewScorer
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 SUPPORTED_KINDS = (JobKind.GENERATE, JobKind.TRAIN)
 CANCEL_LOOK_SECONDS = 1.0  # one indexed SELECT a second: nothing next to a denoising step
@@ -61,6 +66,7 @@ class Engine:
         self._resident = resident  # the one pipeline: loaded when first idle or by the first job
         self._warmed = False  # tried to load it while idle (once: a failure is each job's to say)
         self._scorer: PreviewScorer | None = None  # loaded at the first preview, then kept
+        self._outage = Outage(log, f"engine {self.engine_id}")  # the idle loop's store calls
 
     def scorer(self) -> PreviewScorer | None:
         """The process's one preview scorer (its models load at the first preview, then stay
@@ -100,22 +106,64 @@ class Engine:
         await engines.remove(self.db, self.engine_id)
         try:
             while not self._shutdown.is_set():
-                await self._beat(None)
-                await self._reap()
-                await self._trim_cache()
-                job = await jobs.claim_next(
-                    self.db, self.engine_id, self.settings.lease_seconds, SUPPORTED_KINDS
-                )
+                try:
+                    job, done = await self._look_for_work(until_idle)
+                except Exception as err:
+                    if not store_unavailable(err):
+                        raise
+                    await self._pause(self._outage.failed(err))
+                    continue
+                self._outage.answered()
                 if job is not None:
                     await self.run_job(job)
-                elif until_idle and await self._queue_is_empty():
+                elif done:
                     return
                 elif not self._warmed:
                     await self._warm_up()
                 else:
                     await self._idle()
         finally:
-            await engines.remove(self.db, self.engine_id)
+            try:
+                await engines.remove(self.db, self.engine_id)
+            except Exception as err:  # its row is forgotten once silent
+                if not store_unavailable(err):
+                    raise
+                log.warning("engine %s: the store did not answer at exit (%s)", self.engine_id, err)
+
+    async def _look_for_work(self, until_idle: bool) -> tuple[Job | None, bool]:
+        """One round of the idle loop's store calls: a job claimed (or None), and whether
+        --until-idle is done."""
+        await self._beat(None)
+        await self._reap()
+        await self._trim_cache()
+        job = await jobs.claim_next(
+            self.db, self.engine_id, self.settings.lease_seconds, SUPPORTED_KINDS
+        )
+        done = job is None and until_idle and await self._queue_is_empty()
+        return job, done
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or less when a shutdown is asked meanwhile."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._shutdown.wait(), seconds)
+
+    async def _until_answered(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
+        """`call()` made again while the store does not answer; None when a shutdown is
+        asked before it does (a job left running comes back when its lease runs out)."""
+        outage = Outage(log, what)
+        while True:
+            try:
+                result = await call()
+            except Exception as err:
+                if not store_unavailable(err):
+                    raise
+                if self._shutdown.is_set():
+                    log.warning("%s: the store did not answer (%s); leaving it", what, err)
+                    return None
+                await self._pause(outage.failed(err))
+                continue
+            outage.answered()
+            return result
 
     async def _warm_up(self) -> None:
         """With nothing to do yet: load the pipeline now, so the first picture asked for does
@@ -192,9 +240,19 @@ class Engine:
         return not any(j.kind in SUPPORTED_KINDS for j in active)
 
     async def _beat(self, job_id: int | None, force: bool = False, loading: bool = False) -> None:
+        """Refresh this engine's row (/status). One the store does not take is only missed:
+        the next beat is due at once, and the calls that matter report the outage."""
         if force or time.monotonic() - self._last_beat >= self.settings.heartbeat_seconds:
+            try:
+                await engines.beat(
+                    self.db, self.engine_id, os.getpid(), self.device, job_id, loading
+                )
+            except Exception as err:
+                if not store_unavailable(err):
+                    raise
+                log.debug("engine %s: heartbeat missed (%s)", self.engine_id, err)
+                return
             self._last_beat = time.monotonic()
-            await engines.beat(self.db, self.engine_id, os.getpid(), self.device, job_id, loading)
 
     async def run_job(self, job: Job) -> None:
         began = time.monotonic()
@@ -205,8 +263,16 @@ class Engine:
 
     async def _claimed(self, job: Job) -> str:
         """ "train for owner 42, pet thor, attempt 1 of 3": what an operator needs to know."""
-        subject = await subjects.get(self.db, job.subject_id) if job.subject_id else None
-        pet = f"pet {subject.name}" if subject is not None else "no pet (plain SDXL)"
+        try:
+            subject = await subjects.get(self.db, job.subject_id) if job.subject_id else None
+        except Exception as err:
+            if not store_unavailable(err):
+                raise
+            subject = None  # the job says it in a moment, when it reads the pet too
+        if subject is None:
+            pet = f"pet {job.subject_id}" if job.subject_id else "no pet (plain SDXL)"
+        else:
+            pet = f"pet {subject.name}"
         return (
             f"{job.kind.value} for owner {job.owner_id}, {pet}, "
             f"attempt {job.attempts} of {job.max_attempts}"
@@ -240,6 +306,9 @@ class Engine:
         except GenerationInterrupted:
             await self._interrupted(control, 0)
         except Exception as err:
+            if store_unavailable(err):  # not the job's fault: it is tried again
+                await self._give_back_after_outage(control, err)
+                return
             message = describe_failure(err, job.kind)
             spent = f"{wall_time(time.monotonic() - began)}, {peak_memory(self.settings.device)}"
             if is_expected_failure(err):  # said in words already: no traceback in the log
@@ -247,7 +316,9 @@ class Engine:
             else:
                 log.exception("job %s failed after %s", job.id, spent)
             # False: not ours any more; whoever holds the job now reports.
-            await endings.fail(self.db, job.id, self.engine_id, message)
+            await self._until_answered(
+                f"job {job.id}", lambda: endings.fail(self.db, job.id, self.engine_id, message)
+            )
         finally:
             heartbeat.cancel()
             self._control = None
@@ -280,7 +351,7 @@ class Engine:
         beat_every = self.settings.heartbeat_seconds
         look_every = min(CANCEL_LOOK_SECONDS, beat_every)
         last_beat = renewed = time.monotonic()
-        failing = False
+        outage = Outage(log, f"job {job_id}")
         while True:
             await asyncio.sleep(look_every)
             try:
@@ -298,30 +369,55 @@ class Engine:
                     renewed = time.monotonic()
                     await self._beat(job_id, force=True)
             except Exception as err:
-                if not failing:  # once per run of failures, not every second
-                    log.warning("job %s: the store did not answer (%s); trying again", job_id, err)
-                failing = True
+                outage.failed(err)  # logged once per run of failures; tried at the next look
                 if time.monotonic() - renewed > self.settings.lease_seconds:
                     log.warning("job %s: lease not renewed for a whole lease; stopping", job_id)
                     control.request_stop("lease-lost")
                 continue
-            if failing:
-                log.info("job %s: the store answers again", job_id)
-                failing = False
+            outage.answered()
             if current is not None and current.cancel_requested:
                 control.request_stop("cancel")
 
     async def _interrupted(self, control: JobControl, step: int) -> None:
         job_id = control.job.id
+        what = f"job {job_id}"
         if control.stop_reason == "cancel":
-            await endings.cancel_running(self.db, job_id, self.engine_id, step=step)
-            log.info("job %s cancelled at step %s", job_id, step)
+            if await self._until_answered(
+                what, lambda: endings.cancel_running(self.db, job_id, self.engine_id, step=step)
+            ):
+                log.info("job %s cancelled at step %s", job_id, step)
         elif control.stop_reason == "shutdown":
-            ended = await endings.release(self.db, job_id, self.engine_id, step=step)
+            ended = await self._until_answered(
+                what, lambda: endings.release(self.db, job_id, self.engine_id, step=step)
+            )
             if ended is JobState.CANCELLED:  # its owner asked meanwhile
                 log.info("job %s cancelled at step %s", job_id, step)
-            else:
+            elif ended is JobState.QUEUED:
                 log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)
+
+    async def _give_back_after_outage(self, control: JobControl, err: BaseException) -> None:
+        """A job stopped by a store that did not answer (at its start or end, or past a
+        stop asked meanwhile): once the store answers, it goes back to the queue without
+        spending an attempt (or ends cancelled, if its owner asked), and resumes from its
+        last checkpoint at its next claim, here or on another engine."""
+        job_id = control.job.id
+        log.warning(
+            "job %s stopped: the store did not answer (%s); it goes back to the queue "
+            "once the store answers",
+            job_id,
+            err,
+        )
+
+        async def give_back() -> JobState | None:
+            current = await jobs.get(self.db, job_id)
+            step = current.step if current is not None else 0
+            return await endings.release(self.db, job_id, self.engine_id, step=step)
+
+        ended = await self._until_answered(f"job {job_id}", give_back)
+        if ended is JobState.QUEUED:
+            log.info("job %s returned to the queue after the store came back", job_id)
+        elif ended is JobState.CANCELLED:
+            log.info("job %s cancelled (its owner asked meanwhile)", job_id)
 
 
 def _on_daemon_thread(work: Callable[[], object]) -> asyncio.Future[Any]:

@@ -18,6 +18,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import psycopg
@@ -73,12 +74,10 @@ class PostgresServer:
         )
 
     def start(self) -> PostgresServer:
-        initdb, pg_ctl = str(self.bin / "initdb"), str(self.bin / "pg_ctl")
+        initdb = str(self.bin / "initdb")
         self._run(initdb, "-D", str(self.data), "-U", "postgres", "-A", "trust", "-E", "UTF8",
                   "--no-sync", "--no-instructions")  # fmt: skip
-        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} {_FAST}"
-        log = str(self.root / "server.log")
-        self._run(pg_ctl, "-D", str(self.data), "-o", options, "-l", log, "-w", "start")
+        self._start()
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {TEMPLATE}")
         migrate(self.url(TEMPLATE))
@@ -93,6 +92,44 @@ class PostgresServer:
         with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY FILE_COPY")
         return self.url(name)
+
+    def cut_writers(self, database_url: str, table: str, timeout: float = 60) -> int:
+        """Hold `table` locked against writes until some statement waits on it, then end
+        every connection that waits, mid-statement, as a network fault would; returns how
+        many were cut."""
+        name = database_url.rsplit("/", 1)[1]
+        waiting = (
+            "SELECT pid FROM pg_stat_activity "
+            "WHERE datname = %s AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+        )
+        with psycopg.connect(database_url) as holder, psycopg.connect(database_url) as watcher:
+            holder.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")  # reads go on
+            deadline = time.monotonic() + timeout
+            while not (pids := watcher.execute(waiting, (name,)).fetchall()):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"nothing wrote to {table} in {timeout} s")
+                watcher.rollback()  # a fresh snapshot of pg_stat_activity
+                time.sleep(0.01)
+            for (pid,) in pids:
+                watcher.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            watcher.commit()
+            holder.rollback()
+        return len(pids)
+
+    def restart(self, down_seconds: float) -> None:
+        """Stop the server as a crash or failover would (every connection cut, nothing
+        flushed), leave it down `down_seconds`, and start it again on the same port."""
+        pg_ctl = str(self.bin / "pg_ctl")
+        self._run(pg_ctl, "-D", str(self.data), "-m", "immediate", "stop")
+        time.sleep(down_seconds)
+        self._start()
+
+    def _start(self) -> None:
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} {_FAST}"
+        log = str(self.root / "server.log")
+        self._run(
+            str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options, "-l", log, "-w", "start"
+        )
 
     def stop(self) -> None:
         try:

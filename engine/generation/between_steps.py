@@ -52,7 +52,7 @@ class BetweenSteps:
         self._last_claim = now
         wait = self._training.wait
         lease = self._settings.lease_seconds
-        job = wait(jobs.claim_next(self._db, self._engine_id, lease, (JobKind.GENERATE,)))
+        job = wait(lambda: jobs.claim_next(self._db, self._engine_id, lease, (JobKind.GENERATE,)))
         if job is None:
             return
         with job_context(job.id):  # its log lines carry its id, not the training's
@@ -64,15 +64,18 @@ class BetweenSteps:
         log.info("job %s (generate) served between training steps", job.id)
         self.served.append(job.id)
         try:
-            request = wait(build_request(self._db, self._settings, job))
+            request = wait(lambda: build_request(self._db, self._settings, job))
 
             def keep_lease(index: int) -> None:
-                wait(jobs.heartbeat(self._db, job.id, self._engine_id, lease))
+                wait(lambda: jobs.heartbeat(self._db, job.id, self._engine_id, lease))
 
             drawn = draw_and_save(
                 self._resident, request, self._settings.output_dir(job.id), keep_lease
             )
-            wait(record_done(self._db, self._settings, job, self._engine_id, request, drawn))
+            wait(
+                lambda: record_done(self._db, self._settings, job, self._engine_id, request, drawn)
+            )
         except Exception as err:
             log.exception("job %s (generate, between steps) failed", job.id)
-            wait(endings.fail(self._db, job.id, self._engine_id, self._describe(err)))
+            message = self._describe(err)
+            wait(lambda: endings.fail(self._db, job.id, self._engine_id, message))

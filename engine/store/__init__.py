@@ -6,7 +6,8 @@ Modules by table: ``jobs`` (the queue), ``endings`` (the one way each job ends),
 (checkpoint scores), ``guilds`` (per-server rules, quota use). ``Database`` owns the
 connection (``database`` for SQLite, ``postgres`` for a ``postgresql://`` URL) and hands
 out ``Transaction``s; ``migrate`` owns the schema (``migrations/sqlite/``,
-``migrations/postgres/``). A function that must commit together with others takes a
+``migrations/postgres/``); ``outage`` tells a store that did not answer (to wait for)
+from a call that was wrong. A function that must commit together with others takes a
 ``Transaction`` and ends in ``_tx``.
 
 Concurrency: every transaction in engine/ and bot/, and why it is atomic on both backends.

@@ -150,6 +150,9 @@ class PostgresDatabase(Database):
             min_size=1,
             max_size=POOL_SIZE,
             kwargs={"autocommit": True, "row_factory": _pg_row},
+            # An idle connection a server restart cut is found dead here and replaced, not
+            # handed out to fail its first statement (one empty query per checkout).
+            check=AsyncConnectionPool.check_connection,
             open=False,
         )
         await pool.open(wait=True)

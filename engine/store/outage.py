@@ -1,0 +1,72 @@
+"""When the store does not answer for a while: PostgreSQL restarting or failing over (every
+open connection cut, new ones refused until it is back), SQLite locked past its busy timeout.
+
+Such an error says nothing about the job or the call that met it: the same call succeeds
+once the store is back. The engine therefore waits it out instead of failing the user's job
+or ending itself. ``store_unavailable`` tells these errors from the rest (a constraint, a
+bug in a statement), which still fail loudly; ``Outage`` logs one line when the store stops
+answering and one when it answers again, not one a second.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+
+# Waits between tries: short at first (a lost connection is replaced at once), then no more
+# than a few seconds apart (a restarting server is back in seconds to a minute).
+FIRST_RETRY_SECONDS = 0.5
+MAX_RETRY_SECONDS = 5.0
+
+# SQLite's words for "another process holds the lock" (past the busy timeout).
+_SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+
+
+def store_unavailable(err: BaseException) -> bool:
+    """Whether `err` means the store did not answer, rather than that the call was wrong."""
+    if isinstance(err, sqlite3.OperationalError):
+        return any(words in str(err).lower() for words in _SQLITE_BUSY)
+    try:
+        import psycopg
+    except ImportError:  # a SQLite-only install
+        return False
+    # A lost or refused connection, a server shutting down, the pool's timeout waiting for
+    # a connection (psycopg_pool.PoolTimeout): all OperationalError. Integrity errors and
+    # bad SQL are other classes.
+    return isinstance(err, psycopg.OperationalError)
+
+
+class Outage:
+    """One caller's record of a run of failures: the first is logged as a warning, the
+    answer that ends them as info, with how long the store was away."""
+
+    def __init__(self, log: logging.Logger, what: str) -> None:
+        self._log = log
+        self._what = what  # "job 7" / "engine vm-1": whose wait the lines tell of
+        self._since: float | None = None
+        self._delay = FIRST_RETRY_SECONDS
+
+    @property
+    def failing(self) -> bool:
+        return self._since is not None
+
+    def failed(self, err: BaseException) -> float:
+        """Record a failure; returns how long to wait before the next try."""
+        if self._since is None:
+            self._since = time.monotonic()
+            said = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            self._log.warning("%s: the store did not answer (%s); trying again", self._what, said)
+        delay = self._delay
+        self._delay = min(self._delay * 2, MAX_RETRY_SECONDS)
+        return delay
+
+    def away_for(self) -> float:
+        """Seconds since the first failure of this run (0 when the store answers)."""
+        return 0.0 if self._since is None else time.monotonic() - self._since
+
+    def answered(self) -> None:
+        if self._since is not None:
+            self._log.info("%s: the store answers again after %.1f s", self._what, self.away_for())
+        self._since = None
+        self._delay = FIRST_RETRY_SECONDS

@@ -1,0 +1,141 @@
+"""A store that stops answering for a while (SQLite busy past its timeout, PostgreSQL
+restarting) neither ends the engine nor fails its job: store calls are made again until it
+answers, and a job it stopped goes back to the queue without spending an attempt. Errors
+that are not an outage still surface at once. (The same with real processes and a real
+PostgreSQL restart: tests/system/test_store_outage.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+
+import psycopg
+import pytest
+
+from engine.job_control import JobControl
+from engine.process import Engine
+from engine.settings import Settings
+from engine.store import (
+    ConstraintError,
+    Database,
+    EventKind,
+    JobKind,
+    JobState,
+    endings,
+    events,
+    jobs,
+)
+from engine.store.outage import store_unavailable
+
+LOCKED = sqlite3.OperationalError("database is locked")
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        data_dir=tmp_path / "data",
+        poll_seconds=0.05,
+        heartbeat_seconds=0.2,
+    )
+
+
+def failing_first(times: int, call: Callable, error: BaseException = LOCKED) -> Callable:
+    """`call`, except that its first `times` calls raise `error`."""
+    left = [times]
+
+    async def flaky(*args: object, **kwargs: object) -> object:
+        if left[0] > 0:
+            left[0] -= 1
+            raise error
+        return await call(*args, **kwargs)
+
+    return flaky
+
+
+def test_outages_are_told_from_errors_of_the_call() -> None:
+    assert store_unavailable(LOCKED)
+    assert store_unavailable(psycopg.OperationalError("server closed the connection"))
+    assert not store_unavailable(sqlite3.OperationalError("no such table: jobs"))
+    assert not store_unavailable(psycopg.errors.UniqueViolation("duplicate key"))
+    assert not store_unavailable(ConstraintError("UNIQUE constraint failed"))
+    assert not store_unavailable(ValueError("database is locked"))
+
+
+async def test_a_job_threads_store_call_waits_for_the_store(
+    db: Database, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
+    job = await jobs.claim_next(db, "gpu-0", 60)
+    assert job is not None
+    control = JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0")
+    read = failing_first(2, jobs.get)
+
+    with caplog.at_level(logging.INFO, logger="engine.job_control"):
+        got = await asyncio.to_thread(control.wait, lambda: read(db, job_id))
+
+    assert got is not None and got.id == job_id
+    assert caplog.text.count("job 1: the store did not answer (database is locked)") == 1
+    assert "job 1: the store answers again after" in caplog.text
+
+
+async def test_a_job_threads_store_call_raises_other_errors_and_stops(
+    db: Database, settings: Settings
+) -> None:
+    await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
+    job = await jobs.claim_next(db, "gpu-0", 60)
+    assert job is not None
+    control = JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0")
+    wrong = failing_first(1, jobs.get, sqlite3.OperationalError("no such column: nope"))
+    with pytest.raises(sqlite3.OperationalError, match="no such column"):
+        await asyncio.to_thread(control.wait, lambda: wrong(db, job.id))
+
+    # A job asked to stop (a cancel, a lost lease) does not wait for the store: the engine
+    # settles it once the store answers.
+    never = failing_first(10**6, jobs.get)
+    threading.Timer(0.3, control.request_stop, ("cancel",)).start()
+    began = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        await asyncio.to_thread(control.wait, lambda: never(db, job.id))
+    assert time.monotonic() - began < 2.0
+
+
+async def test_the_idle_engine_waits_for_the_store(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    monkeypatch.setattr(jobs, "claim_next", failing_first(2, jobs.claim_next))
+    with caplog.at_level(logging.INFO, logger="engine.process"):
+        await asyncio.wait_for(Engine(settings, db, "gpu-0").run(until_idle=True), timeout=30)
+
+    assert caplog.text.count("engine gpu-0: the store did not answer (database is locked)") == 1
+    assert "engine gpu-0: the store answers again after" in caplog.text
+
+
+async def test_a_job_the_store_stopped_goes_back_without_spending_an_attempt(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    """The store fails under the job's own calls (say, its ending after minutes of
+    training): the job is not failed but given back, claimed again and finished."""
+    job_id = await jobs.enqueue(db, JobKind.GENERATE, owner_id=1)
+    runs: list[int] = []
+
+    async def dispatch(engine: Engine, control: JobControl) -> None:
+        runs.append(control.job.attempts)
+        if len(runs) == 1:
+            raise psycopg.OperationalError("consuming input failed: server closed the connection")
+        await endings.succeed(db, control.job.id, engine.engine_id, {"images": 0})
+
+    monkeypatch.setattr(Engine, "_dispatch", dispatch)
+    with caplog.at_level(logging.INFO, logger="engine.process"):
+        await asyncio.wait_for(Engine(settings, db, "gpu-0").run(until_idle=True), timeout=30)
+
+    job = await jobs.get(db, job_id)
+    assert job is not None and job.state is JobState.SUCCEEDED
+    assert runs == [1, 1]  # the second claim is attempt 1 again
+    kinds = [e.kind for e in await events.for_job(db, job_id)]
+    assert EventKind.FAILED not in kinds and EventKind.QUEUED in kinds
+    assert "job 1 returned to the queue after the store came back" in caplog.text
