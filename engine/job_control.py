@@ -51,17 +51,25 @@ class JobControl:
     def should_stop(self) -> bool:
         return self._stop.is_set()
 
-    def wait(self, call: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    def wait(self, call: Callable[[], Coroutine[Any, Any, Any]], *, skippable: bool = False) -> Any:
         """From the job's thread: run a store call (`call()` makes its coroutine) on the
         engine's loop and wait for it. While the store does not answer, the call is made
-        again, ever fewer times a second, until it answers or the job is asked to stop
-        (then the error is raised: the engine sees to the job once the store is back)."""
+        again, ever fewer times a second, until it answers or the job is asked to stop.
+        Then a `skippable` call (a progress line, an event that a resumed job sends again,
+        a look for waiting pictures) returns None, so the job reaches its stop and
+        checkpoints; any other raises the error, and the engine gives the job back once
+        the store answers."""
         while True:
             try:
                 result = asyncio.run_coroutine_threadsafe(call(), self.loop).result()
             except Exception as err:
-                if not store_unavailable(err) or self.should_stop():
+                if not store_unavailable(err):
                     raise
+                if self.should_stop():
+                    if not skippable:
+                        raise
+                    log.warning("job %s: stopping; a store call was skipped (%s)", self.job.id, err)
+                    return None
                 self._stop.wait(self._outage.failed(err))  # a stop ends the wait at once
                 continue
             self._outage.answered()

@@ -27,7 +27,18 @@ from engine.job_control import JobControl
 from engine.logs import job_context
 from engine.settings import Settings
 from engine.storage import trim_local_cache
-from engine.store import Database, Job, JobKind, JobState, endings, engines, jobs, subjects
+from engine.store import (
+    Database,
+    EventKind,
+    Job,
+    JobKind,
+    JobState,
+    endings,
+    engines,
+    events,
+    jobs,
+    subjects,
+)
 from engine.store.database import JOBS_CHANNEL
 from engine.store.outage import Outage, store_unavailable
 
@@ -67,6 +78,8 @@ class Engine:
         self._warmed = False  # tried to load it while idle (once: a failure is each job's to say)
         self._scorer: PreviewScorer | None = None  # loaded at the first preview, then kept
         self._outage = Outage(log, f"engine {self.engine_id}")  # the idle loop's store calls
+        self._reap_after = -math.inf  # after an outage: the engines holding jobs renew first
+        self._sweep_due = False  # a job or an outage just ended: see that none is left held
 
     def scorer(self) -> PreviewScorer | None:
         """The process's one preview scorer (its models load at the first preview, then stay
@@ -100,10 +113,11 @@ class Engine:
         self.device = str(resolve_device(self.settings.device))  # "auto" -> cuda / cpu
         log.info("engine %s started on device %s", self.engine_id, self.device)
         # A killed engine leaves its row behind; after 10 leases it is certainly dead.
-        await engines.forget_silent(self.db, 10 * self.settings.lease_seconds)
+        silent = 10 * self.settings.lease_seconds
+        await self._until_answered("engine start", lambda: engines.forget_silent(self.db, silent))
         # A container restarted under the same hostname and pid has our id: its row is an
         # earlier life's (its start, "loading"), not this one's.
-        await engines.remove(self.db, self.engine_id)
+        await self._until_answered("engine start", lambda: engines.remove(self.db, self.engine_id))
         try:
             while not self._shutdown.is_set():
                 try:
@@ -111,10 +125,15 @@ class Engine:
                 except Exception as err:
                     if not store_unavailable(err):
                         raise
+                    self._sweep_due = True  # a claim the store made but never told of
                     await self._pause(self._outage.failed(err))
                     continue
-                self._outage.answered()
+                if self._outage.answered():
+                    # Every engine's leases ran on while the store was away: those holding
+                    # jobs get one lease to renew before this one reaps any.
+                    self._reap_after = time.monotonic() + self.settings.lease_seconds
                 if job is not None:
+                    self._sweep_due = True
                     await self.run_job(job)
                 elif done:
                     return
@@ -134,6 +153,9 @@ class Engine:
         """One round of the idle loop's store calls: a job claimed (or None), and whether
         --until-idle is done."""
         await self._beat(None)
+        if self._sweep_due:
+            await self._give_back_held()
+            self._sweep_due = False
         await self._reap()
         await self._trim_cache()
         job = await jobs.claim_next(
@@ -220,7 +242,7 @@ class Engine:
     async def _reap(self) -> None:
         """Requeue jobs whose engine died (lease run out), once a heartbeat period: on
         PostgreSQL no claim does it (SQLite's claims also do)."""
-        if self.db.dialect != "postgres":
+        if self.db.dialect != "postgres" or time.monotonic() < self._reap_after:
             return
         if time.monotonic() - self._last_reap >= self.settings.heartbeat_seconds:
             self._last_reap = time.monotonic()
@@ -355,7 +377,9 @@ class Engine:
         while True:
             await asyncio.sleep(look_every)
             try:
-                if time.monotonic() - last_beat < beat_every:
+                # While the store is away, each look tries to renew: the first answer renews
+                # the lease, before any other engine's reaper could take the job.
+                if not outage.failing and time.monotonic() - last_beat < beat_every:
                     current = await jobs.get(self.db, job_id)
                 else:
                     last_beat = time.monotonic()
@@ -394,30 +418,48 @@ class Engine:
                 log.info("job %s cancelled at step %s", job_id, step)
             elif ended is JobState.QUEUED:
                 log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)
+        elif control.stop_reason == "lease-lost":
+            # No renewal for a whole lease (the store away): still ours if nobody reaped
+            # it meanwhile, then it goes back without spending the attempt. Not ours: no-op.
+            ended = await self._until_answered(
+                what, lambda: endings.release(self.db, job_id, self.engine_id, step=step)
+            )
+            if ended is not None:
+                log.info(
+                    "job %s (its lease not renewed) checkpointed at step %s and %s",
+                    job_id,
+                    step,
+                    "cancelled" if ended is JobState.CANCELLED else "returned to the queue",
+                )
 
     async def _give_back_after_outage(self, control: JobControl, err: BaseException) -> None:
         """A job stopped by a store that did not answer (at its start or end, or past a
         stop asked meanwhile): once the store answers, it goes back to the queue without
         spending an attempt (or ends cancelled, if its owner asked), and resumes from its
         last checkpoint at its next claim, here or on another engine."""
-        job_id = control.job.id
         log.warning(
             "job %s stopped: the store did not answer (%s); it goes back to the queue "
             "once the store answers",
-            job_id,
-            err,
+            control.job.id,
+            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__,
         )
+        await self._until_answered(f"job {control.job.id}", self._give_back_held)
+        self._sweep_due = False
 
-        async def give_back() -> JobState | None:
-            current = await jobs.get(self.db, job_id)
-            step = current.step if current is not None else 0
-            return await endings.release(self.db, job_id, self.engine_id, step=step)
-
-        ended = await self._until_answered(f"job {job_id}", give_back)
-        if ended is JobState.QUEUED:
-            log.info("job %s returned to the queue after the store came back", job_id)
-        elif ended is JobState.CANCELLED:
-            log.info("job %s cancelled (its owner asked meanwhile)", job_id)
+    async def _give_back_held(self) -> None:
+        """Between jobs, no job should run under this engine's claim. One that does was
+        left by an outage: the job it stopped, a picture it was serving between training
+        steps, or a claim the store made but whose answer was lost. Each goes back to the
+        queue without spending its attempt (or ends cancelled, if its owner asked), and
+        resumes from its last checkpoint."""
+        for job in await jobs.running_on(self.db, self.engine_id):
+            saved = await events.for_job(self.db, job.id, EventKind.CHECKPOINT)
+            step = max((int(e.payload.get("step", 0)) for e in saved), default=0)
+            ended = await endings.release(self.db, job.id, self.engine_id, step=step)
+            if ended is JobState.QUEUED:
+                log.info("job %s, left running by an outage, returned to the queue", job.id)
+            elif ended is JobState.CANCELLED:
+                log.info("job %s, left running by an outage, cancelled (its owner asked)", job.id)
 
 
 def _on_daemon_thread(work: Callable[[], object]) -> asyncio.Future[Any]:

@@ -47,6 +47,7 @@ from bot.delivery._target import JobTarget, Outgoing
 from engine.storage import open_storage
 from engine.store import Event, EventKind, Job, JobKind, Subject, events, jobs, subjects
 from engine.store.database import EVENTS_CHANNEL
+from engine.store.outage import Outage, store_unavailable
 
 if TYPE_CHECKING:
     from bot.client import PetBooth
@@ -76,6 +77,7 @@ class Delivery(commands.Cog):
         self._last_edit: dict[int, float] = {}
         self._failures: Counter[int] = Counter()
         self._notified = False  # set in cog_load: whether the store wakes the loop (NOTIFY)
+        self._outage = Outage(log, "delivery")  # the store away: one line, then one when back
 
     async def cog_load(self) -> None:
         # PostgreSQL: each round ends in `wait_for`, woken by NOTIFY when an event is appended
@@ -96,8 +98,13 @@ class Delivery(commands.Cog):
     async def poll(self) -> None:
         try:
             await self.deliver_pending()
-        except Exception:
-            log.exception("Delivery poll failed; retrying at the next poll")
+        except Exception as err:
+            if store_unavailable(err):  # said once, not at every poll until it is back
+                self._outage.failed(err)
+            else:
+                log.exception("Delivery poll failed; retrying at the next poll")
+        else:
+            self._outage.answered()
         if self._notified:
             await self.bot.db.wait_for(EVENTS_CHANNEL, self.bot.settings.delivery_poll_seconds)
 
@@ -122,7 +129,9 @@ class Delivery(commands.Cog):
             except ClaimLost:
                 log.info("Event %d of job %d is another bot's now", event.id, event.job_id)
                 done = False
-            except Exception:
+            except Exception as err:
+                if store_unavailable(err):  # not the event's fault: no attempt counted;
+                    raise  # the rest waits for the next poll too
                 done = await self._failed_attempt(event)
             if done:
                 settled += 1

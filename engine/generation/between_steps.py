@@ -18,6 +18,7 @@ from engine.generation.job import build_request, draw_and_save, record_done
 from engine.job_control import JobControl
 from engine.logs import job_context
 from engine.store import Job, JobKind, endings, jobs
+from engine.store.outage import store_unavailable
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -52,7 +53,10 @@ class BetweenSteps:
         self._last_claim = now
         wait = self._training.wait
         lease = self._settings.lease_seconds
-        job = wait(lambda: jobs.claim_next(self._db, self._engine_id, lease, (JobKind.GENERATE,)))
+        job = wait(
+            lambda: jobs.claim_next(self._db, self._engine_id, lease, (JobKind.GENERATE,)),
+            skippable=True,  # stopping while the store is away: no picture now
+        )
         if job is None:
             return
         with job_context(job.id):  # its log lines carry its id, not the training's
@@ -76,6 +80,8 @@ class BetweenSteps:
                 lambda: record_done(self._db, self._settings, job, self._engine_id, request, drawn)
             )
         except Exception as err:
+            if store_unavailable(err):  # the training stops too; the engine gives both back
+                raise
             log.exception("job %s (generate, between steps) failed", job.id)
             message = self._describe(err)
             wait(lambda: endings.fail(self._db, job.id, self._engine_id, message))

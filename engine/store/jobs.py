@@ -172,6 +172,14 @@ async def heartbeat(db: Database, job_id: int, engine_id: str, lease_seconds: fl
     return Job.from_row(row) if row else None
 
 
+async def running_on(db: Database, engine_id: str) -> list[Job]:
+    """Jobs running under `engine_id`'s claim."""
+    rows = await db.fetch_all(
+        "SELECT * FROM jobs WHERE engine_id = ? AND state = 'running' ORDER BY id", (engine_id,)
+    )
+    return [Job.from_row(r) for r in rows]
+
+
 async def held_by_tx(tx: Transaction, job_id: int, engine_id: str) -> bool:
     """Whether `engine_id` still runs the job: an engine whose lease ran out (the job
     requeued, reclaimed or ended since) must not report on it any more."""

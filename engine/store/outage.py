@@ -21,6 +21,14 @@ MAX_RETRY_SECONDS = 5.0
 
 # SQLite's words for "another process holds the lock" (past the busy timeout).
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
+# PostgreSQL's SQLSTATEs that name the server or the connection, not the statement: the
+# server shutting down, crashed or still starting (57P01-57P03), too many connections
+# (53300), and a transaction it rolled back to be tried again (40001, 40P01). Class 08
+# (connection exceptions) and errors without a SQLSTATE (psycopg's own: a connection lost
+# or refused, "the connection is closed") count too. A statement timeout (57014), a disk
+# full (53100) or a read-only server (25006: a failover's old primary) fail the same way
+# at every try: they are errors, not outages.
+_PG_TRANSIENT = frozenset({"57P01", "57P02", "57P03", "53300", "40001", "40P01"})
 
 
 def store_unavailable(err: BaseException) -> bool:
@@ -29,12 +37,15 @@ def store_unavailable(err: BaseException) -> bool:
         return any(words in str(err).lower() for words in _SQLITE_BUSY)
     try:
         import psycopg
+        from psycopg_pool import PoolClosed, PoolTimeout
     except ImportError:  # a SQLite-only install
         return False
-    # A lost or refused connection, a server shutting down, the pool's timeout waiting for
-    # a connection (psycopg_pool.PoolTimeout): all OperationalError. Integrity errors and
-    # bad SQL are other classes.
-    return isinstance(err, psycopg.OperationalError)
+    if isinstance(err, PoolTimeout):  # no connection within the pool's wait: none to be had
+        return True
+    if isinstance(err, PoolClosed) or not isinstance(err, psycopg.OperationalError):
+        return False  # the process is closing its pool; constraints and bad SQL are others
+    state = err.sqlstate
+    return state is None or state.startswith("08") or state in _PG_TRANSIENT
 
 
 class Outage:
@@ -65,8 +76,11 @@ class Outage:
         """Seconds since the first failure of this run (0 when the store answers)."""
         return 0.0 if self._since is None else time.monotonic() - self._since
 
-    def answered(self) -> None:
+    def answered(self) -> float:
+        """Record an answer; returns how long the store was away (0 when it never was)."""
+        away = self.away_for()
         if self._since is not None:
-            self._log.info("%s: the store answers again after %.1f s", self._what, self.away_for())
+            self._log.info("%s: the store answers again after %.1f s", self._what, away)
         self._since = None
         self._delay = FIRST_RETRY_SECONDS
+        return away

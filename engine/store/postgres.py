@@ -22,6 +22,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 
@@ -31,6 +32,17 @@ from engine.store.migrate import migrate
 log = logging.getLogger(__name__)
 
 POOL_SIZE = 8  # a bot or engine runs a handful of concurrent transactions, not hundreds
+# A server or network that vanishes without closing the connection (a host lost, a
+# firewall dropping state) is noticed within about a minute, as an error the engine waits
+# out (engine.store.outage), not after the kernel's default of about 15 minutes of a hung
+# statement. A URL that sets any of these keeps its own value.
+_DEAD_PEER = {
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",  # ms unacknowledged before the connection counts as lost
+}
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
 
 
@@ -145,11 +157,13 @@ class PostgresDatabase(Database):
     @classmethod
     async def connect(cls, url: str, clock: Clock | None = None) -> PostgresDatabase:
         await asyncio.to_thread(migrate, url)
+        named = conninfo_to_dict(url)
+        dead_peer = {k: v for k, v in _DEAD_PEER.items() if k not in named}
         pool: AsyncConnectionPool = AsyncConnectionPool(
             url,
             min_size=1,
             max_size=POOL_SIZE,
-            kwargs={"autocommit": True, "row_factory": _pg_row},
+            kwargs={"autocommit": True, "row_factory": _pg_row, **dead_peer},
             # An idle connection a server restart cut is found dead here and replaced, not
             # handed out to fail its first statement (one empty query per checkout).
             check=AsyncConnectionPool.check_connection,

@@ -97,7 +97,9 @@ class TrainingProgress:
             "seconds_per_step": round(seconds_per_step, 4),
             "eta_seconds": round((total - step) * seconds_per_step, 1),
         }
-        self._control.wait(lambda: self._progress(step, total, seconds_per_step, payload))
+        self._control.wait(
+            lambda: self._progress(step, total, seconds_per_step, payload), skippable=True
+        )
 
     def _log_progress(self, step: int, total: int, loss: float, seconds_per_step: float) -> None:
         tenth = step * LOG_TENTHS // max(total, 1)
@@ -187,7 +189,7 @@ class TrainingProgress:
         relative = self._storage.key_of(path)
         # Older checkpoints pruned to their LoRA here lose their optimizer state there too.
         self._storage.forget_removed(self._storage.key_of(path.parent), RESUME_ONLY_FILES)
-        self._control.wait(lambda: self._checkpoint_saved(step, relative))
+        self._control.wait(lambda: self._checkpoint_saved(step, relative), skippable=True)
         uploaded = "" if self._storage.is_cache else f" (uploaded in {_seconds(began)})"
         log.info(
             "job %s: checkpoint of step %d saved in %s%s", self._job_id, step, relative, uploaded
@@ -239,7 +241,7 @@ class TrainingProgress:
         for single in preview_images(image_path):  # what a resumed job's scorer reads
             self._storage.publish(single)
         files = [self._storage.publish(image_path)]  # the grid last: its key means whole
-        self._control.wait(lambda: self._preview(step, files, scored))
+        self._control.wait(lambda: self._preview(step, files, scored), skippable=True)
 
     def _score(self, step: int, grid: Path) -> PreviewScores | None:
         """The checkpoint's scores, or None (scoring off or impossible: the preview is still

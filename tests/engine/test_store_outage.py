@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from psycopg_pool import PoolClosed, PoolTimeout
 
 from engine.job_control import JobControl
 from engine.process import Engine
@@ -60,6 +61,13 @@ def failing_first(times: int, call: Callable, error: BaseException = LOCKED) -> 
 def test_outages_are_told_from_errors_of_the_call() -> None:
     assert store_unavailable(LOCKED)
     assert store_unavailable(psycopg.OperationalError("server closed the connection"))
+    assert store_unavailable(psycopg.errors.AdminShutdown("terminating connection"))
+    assert store_unavailable(psycopg.errors.SerializationFailure("could not serialize"))
+    assert store_unavailable(PoolTimeout("couldn't get a connection after 30.00 sec"))
+    # The same at every try: an error, however "operational".
+    assert not store_unavailable(psycopg.errors.QueryCanceled("statement timeout"))
+    assert not store_unavailable(psycopg.errors.DiskFull("could not extend file"))
+    assert not store_unavailable(PoolClosed("the pool is closed"))
     assert not store_unavailable(sqlite3.OperationalError("no such table: jobs"))
     assert not store_unavailable(psycopg.errors.UniqueViolation("duplicate key"))
     assert not store_unavailable(ConstraintError("UNIQUE constraint failed"))
@@ -95,13 +103,16 @@ async def test_a_job_threads_store_call_raises_other_errors_and_stops(
         await asyncio.to_thread(control.wait, lambda: wrong(db, job.id))
 
     # A job asked to stop (a cancel, a lost lease) does not wait for the store: the engine
-    # settles it once the store answers.
+    # settles it once the store answers. A call the job can do without (a progress line,
+    # an event a resumed job sends again) returns None, so the job reaches its checkpoint.
     never = failing_first(10**6, jobs.get)
     threading.Timer(0.3, control.request_stop, ("cancel",)).start()
     began = time.monotonic()
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         await asyncio.to_thread(control.wait, lambda: never(db, job.id))
     assert time.monotonic() - began < 2.0
+    skipped = await asyncio.to_thread(control.wait, lambda: never(db, job.id), skippable=True)
+    assert skipped is None
 
 
 async def test_the_idle_engine_waits_for_the_store(
@@ -138,4 +149,48 @@ async def test_a_job_the_store_stopped_goes_back_without_spending_an_attempt(
     assert runs == [1, 1]  # the second claim is attempt 1 again
     kinds = [e.kind for e in await events.for_job(db, job_id)]
     assert EventKind.FAILED not in kinds and EventKind.QUEUED in kinds
-    assert "job 1 returned to the queue after the store came back" in caplog.text
+    assert "job 1, left running by an outage, returned to the queue" in caplog.text
+
+
+async def test_a_claim_whose_answer_the_store_lost_is_given_back(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL committed the claim, then the connection died before its answer: the
+    engine never learnt of the job, which would sit running under its claim until the
+    lease ran out and then count as a failed attempt."""
+    job_id = await jobs.enqueue(db, JobKind.GENERATE, owner_id=1)
+    claim = jobs.claim_next
+    lost = [True]
+
+    async def answer_lost(*args: object, **kwargs: object) -> object:
+        job = await claim(*args, **kwargs)  # type: ignore[arg-type]
+        if lost.pop() if lost else False:
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+        return job
+
+    async def dispatch(engine: Engine, control: JobControl) -> None:
+        await endings.succeed(db, control.job.id, engine.engine_id, {"images": 0})
+
+    monkeypatch.setattr(jobs, "claim_next", answer_lost)
+    monkeypatch.setattr(Engine, "_dispatch", dispatch)
+    await asyncio.wait_for(Engine(settings, db, "gpu-0").run(until_idle=True), timeout=30)
+
+    job = await jobs.get(db, job_id)
+    assert job is not None and job.state is JobState.SUCCEEDED and job.attempts == 1
+
+
+async def test_a_job_whose_lease_ran_out_in_an_outage_goes_back_unspent(
+    db: Database, settings: Settings
+) -> None:
+    """No renewal for a whole lease stops the job; if no other engine took it meanwhile,
+    it goes back to the queue with its attempt given back."""
+    job_id = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
+    job = await jobs.claim_next(db, "gpu-0", 60)
+    assert job is not None
+    control = JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0")
+    control.request_stop("lease-lost")
+
+    await Engine(settings, db, "gpu-0")._interrupted(control, step=40)
+
+    back = await jobs.get(db, job_id)
+    assert back is not None and back.state is JobState.QUEUED and back.attempts == 0

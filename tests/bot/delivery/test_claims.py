@@ -4,6 +4,7 @@ whose claim holds it, and only for guilds on the loop's own shards."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 import simcord
 
 from bot.client import make_bot
-from bot.delivery._cog import Delivery
+from bot.delivery._cog import MAX_ATTEMPTS, Delivery
 from engine.store import Database, Event, EventKind, JobKind, events, jobs
 from tests.bot._world import World, bot_messages, bot_settings, failed_jobs, poll
 
@@ -105,3 +106,27 @@ async def test_a_sharded_bot_delivers_only_its_own_shards_guilds(
     finally:
         await env.shutdown()
     assert not env.errors
+
+
+async def test_a_store_away_for_many_polls_loses_no_message(
+    world: World, db: Database, env: simcord.Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Store errors while delivering (PostgreSQL restarting) are not the event's failed
+    attempts: more of them than an event may fail still end in its one message."""
+    [job_id] = await failed_jobs(world, db, 1)
+    read = jobs.get
+    left = [MAX_ATTEMPTS + 2]
+
+    async def away(*args: Any, **kwargs: Any) -> Any:
+        if left[0] > 0:
+            left[0] -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(jobs, "get", away)
+    for _ in range(MAX_ATTEMPTS + 3):
+        await poll(env)
+
+    [message] = bot_messages(world.channel)
+    assert f"(job {job_id}): boom" in message.content
+    assert await events.undelivered(db) == []
