@@ -13,10 +13,15 @@ import discord
 from discord import app_commands
 
 from bot.utils.format import clip, quoted
+from engine.store.outage import store_unavailable
 
 log = logging.getLogger(__name__)
 
 GENERIC_FAILURE = "Something went wrong on our side. It has been logged; please try again later."
+STORE_AWAY = (
+    "My database is not answering right now (it is restarting, or busy). Please try again in "
+    "a minute; /status then shows whether this request was taken."
+)
 
 
 class UserError(app_commands.AppCommandError):
@@ -67,6 +72,9 @@ def _describe(interaction: discord.Interaction) -> str:
 async def report_interaction_error(interaction: discord.Interaction, error: Exception) -> None:
     original = error.original if isinstance(error, app_commands.CommandInvokeError) else error
     text = _known_error_text(original)
+    if text is None and store_unavailable(original):  # not a bug: said, in one log line
+        log.warning("The store did not answer %s: %s", _describe(interaction), original)
+        text = STORE_AWAY
     if text is None:
         log.error("Unexpected error in %s", _describe(interaction), exc_info=original)
         text = GENERIC_FAILURE

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 import sys
 
 import pytest
 import simcord
 
-from bot.errors import GENERIC_FAILURE
+from bot.errors import GENERIC_FAILURE, STORE_AWAY
 from tests.bot._world import World, reply
 
 
@@ -35,3 +36,21 @@ async def test_unexpected_errors_get_a_generic_reply_and_are_logged(
     assert f"/status by user {world.alice.id}" in record.getMessage()
     assert record.exc_info is not None and "database on fire" in str(record.exc_info[1])
     assert len(env.errors) == 1
+
+
+@pytest.mark.bot_errors_expected
+async def test_a_store_that_does_not_answer_is_said_as_such(
+    world: World, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def locked(*args: object, **kwargs: object) -> None:
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(sys.modules["bot.jobs._cog"], "build_status", locked)
+
+    with caplog.at_level(logging.WARNING, logger="bot.errors"):
+        answer = reply(await world.alice.slash(world.channel, "status"))
+
+    assert answer.ephemeral and answer.content == STORE_AWAY
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and record.exc_info is None  # no traceback
+    assert "database is locked" in record.getMessage()
