@@ -463,15 +463,16 @@ def _leave_a_core_free() -> None:
 def _engine(args: argparse.Namespace) -> int:
     _require_engine_modules()
     _leave_a_core_free()
-    from engine.models.library_noise import silence_library_noise
-
-    silence_library_noise()  # before engine.process, whose imports load diffusers
-    from engine.process import Engine
+    from engine.process import Engine  # torch-free: the GPU libraries load in a moment
 
     settings = Settings()
 
     async def serve(db: Database) -> int:
         engine = Engine(settings, db)
+        await engine.announce()  # /status: "loading its model" while the imports run
+        from engine.models.library_noise import silence_library_noise
+
+        silence_library_noise()  # before anything imports diffusers (seconds: torch)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, engine.shutdown)

@@ -80,6 +80,7 @@ class Engine:
         self._outage = Outage(log, f"engine {self.engine_id}")  # the idle loop's store calls
         self._reap_after = -math.inf  # after an outage: the engines holding jobs renew first
         self._sweep_due = False  # a job or an outage just ended: see that none is left held
+        self._announced = False  # its row written (`announce`)
 
     def scorer(self) -> PreviewScorer | None:
         """The process's one preview scorer (its models load at the first preview, then stay
@@ -107,17 +108,27 @@ class Engine:
         if self._control is not None:
             self._control.request_stop("shutdown")
 
-    async def run(self, until_idle: bool = False) -> None:
-        from engine.models.loading import resolve_device
-
-        self.device = str(resolve_device(self.settings.device))  # "auto" -> cuda / cpu
-        log.info("engine %s started on device %s", self.engine_id, self.device)
+    async def announce(self) -> None:
+        """Put this engine's row in the store, marked loading, before it imports torch and
+        the GPU libraries (seconds): /status then says "loading its model" from the start,
+        not "no engine running". `run` does it when nobody did before."""
+        if self._announced:
+            return
+        self._announced = True
         # A killed engine leaves its row behind; after 10 leases it is certainly dead.
         silent = 10 * self.settings.lease_seconds
         await self._until_answered("engine start", lambda: engines.forget_silent(self.db, silent))
         # A container restarted under the same hostname and pid has our id: its row is an
         # earlier life's (its start, "loading"), not this one's.
         await self._until_answered("engine start", lambda: engines.remove(self.db, self.engine_id))
+        await self._beat(None, force=True, loading=True)  # device as configured, until known
+
+    async def run(self, until_idle: bool = False) -> None:
+        await self.announce()
+        from engine.models.loading import resolve_device
+
+        self.device = str(resolve_device(self.settings.device))  # "auto" -> cuda / cpu
+        log.info("engine %s started on device %s", self.engine_id, self.device)
         try:
             while not self._shutdown.is_set():
                 try:

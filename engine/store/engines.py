@@ -21,6 +21,7 @@ async def beat(
                    (engine_id, pid, device, started_at, heartbeat_at, job_id, loading)
                VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (engine_id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at,
+                                                    device = excluded.device,
                                                     job_id = excluded.job_id,
                                                     loading = excluded.loading""",
             (engine_id, pid, device, tx.now, tx.now, job_id, int(loading)),

@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import threading
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,7 @@ def test_an_idle_engine_loads_its_pipeline_before_the_first_picture_is_asked_for
     lines = output_lines(engine)
     try:
         wait_until(lambda: any("ready" in line for line in lines), engine, "the warm pipeline")
+        [(row_since,)] = query(database, "SELECT started_at FROM engines")
         queued = petbooth("imagine", "a photo of a cat", "--seed", "1", env=env)
         job = int(queued.stdout)
         state = f"SELECT 1 FROM jobs WHERE id = {job} AND state = 'succeeded'"
@@ -133,6 +135,11 @@ def test_an_idle_engine_loads_its_pipeline_before_the_first_picture_is_asked_for
     ]
     [claimed] = [i for i, line in enumerate(lines) if f"job {job} claimed" in line]
     assert len(loads) == 1 and loads[0] < ready < claimed
+    # Its row (/status: "loading its model") was there before it imported torch to pick a
+    # device, seconds before it could log where it runs.
+    [started] = [line for line in lines if " started on device " in line]
+    logged = datetime.strptime(started[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+    assert row_since < logged
 
 
 def test_an_engine_whose_model_is_missing_says_so_in_a_line_and_keeps_running(
