@@ -15,8 +15,10 @@ device, so putting them back is a device-to-device copy.
 
 Only at rest: when a training borrows the pipeline the copy is freed (its memory planner
 counts on what the engine holds at rest), and pictures served between its steps draw with
-the slots beside the weights, as without this setting. Off by default until a GPU day
-measures it (bench/generate_speed.py --fuse-lora).
+the slots beside the weights, as without this setting. A picture that runs out of GPU
+memory drawn fused frees the copy first and is drawn again beside the weights, the same
+picture (ResidentPipeline.generate); the next training's end takes the copy again. Off by
+default until a GPU day measures it (bench/generate_speed.py --fuse-lora).
 """
 
 from __future__ import annotations

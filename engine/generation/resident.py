@@ -168,10 +168,46 @@ class ResidentPipeline:
         pipeline = self.pipeline
         lora = self.cache.get(request.lora) if request.lora is not None else None
         second = self.cache.get(request.second_lora) if request.second_lora is not None else None
+        if lora is not None and self.fusing:
+            try:  # the first saver, should it run out: the fused copy itself
+                return self._drawn(pipeline, request, lora, second, after_image, should_stop)
+            except torch.OutOfMemoryError:
+                pass  # drop the copy outside the handler: its traceback holds the tensors
+            self._stop_fusing()
+        return self._drawn(pipeline, request, lora, second, after_image, should_stop, True)
+
+    def _drawn(
+        self,
+        pipeline: StableDiffusionXLPipeline,
+        request: GenerateRequest,
+        lora: SubjectLora | None,
+        second: SubjectLora | None,
+        after_image: Callable[[int], None],
+        should_stop: Callable[[], bool],
+        smaller: bool = False,
+    ) -> Rendered:
+        """The picture with the pets as `_pets` puts them; `smaller`: out of GPU memory, drawn
+        again the smaller way (`_drawn_within_memory`)."""
         with self._borrowed(pipeline) as unet, self._pets(unet, lora, second, request.lora_scale):
             devices = [self.device] if self.device.type == "cuda" else []
             with torch.random.fork_rng(devices=devices), torch.no_grad():
-                return self._drawn_within_memory(pipeline, request, after_image, should_stop)
+                if smaller:
+                    return self._drawn_within_memory(pipeline, request, after_image, should_stop)
+                return self._render(pipeline, request, after_image, should_stop)
+
+    def _stop_fusing(self) -> None:
+        """Out of GPU memory drawing fused: free the copy (1.9 GB for SDXL) and draw with the
+        slots beside the weights, the same picture, until a training ends and takes the
+        copy again (when it fits)."""
+        assert self._fusion is not None
+        self._fusion.release()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        log.warning(
+            "out of GPU memory drawing with the LoRAs fused: generation.fuse_lora's copy is "
+            "freed and pictures draw with the LoRAs beside the weights until the next "
+            "training ends"
+        )
 
     @contextmanager
     def _pets(
