@@ -469,13 +469,13 @@ def _engine(args: argparse.Namespace) -> int:
 
     async def serve(db: Database) -> int:
         engine = Engine(settings, db)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, engine.shutdown)
         await engine.announce()  # /status: "loading its model" while the imports run
         from engine.models.library_noise import silence_library_noise
 
         silence_library_noise()  # before anything imports diffusers (seconds: torch)
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, engine.shutdown)
         await engine.run(until_idle=args.until_idle)
         return 0
 

@@ -40,7 +40,7 @@ from engine.store import (
     subjects,
 )
 from engine.store.database import JOBS_CHANNEL
-from engine.store.outage import Outage, store_unavailable
+from engine.store.outage import Outage, since_the_store_returned, store_unavailable
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -78,7 +78,7 @@ class Engine:
         self._warmed = False  # tried to load it while idle (once: a failure is each job's to say)
         self._scorer: PreviewScorer | None = None  # loaded at the first preview, then kept
         self._outage = Outage(log, f"engine {self.engine_id}")  # the idle loop's store calls
-        self._reap_after = -math.inf  # after an outage: the engines holding jobs renew first
+        self._born = math.inf  # the store's clock at `announce`: claims since are this life's
         self._sweep_due = False  # a job or an outage just ended: see that none is left held
         self._announced = False  # its row written (`announce`)
 
@@ -121,6 +121,11 @@ class Engine:
         # A container restarted under the same hostname and pid has our id: its row is an
         # earlier life's (its start, "loading"), not this one's.
         await self._until_answered("engine start", lambda: engines.remove(self.db, self.engine_id))
+        # Jobs an earlier life under this id was running (a container restarted with the
+        # same hostname and pid) died with it: the reaper spends their attempt, not
+        # `_give_back_held`, so a job that crashes the engine still reaches max_attempts.
+        born = await self._until_answered("engine start", self.db.current_time)
+        self._born = born if born is not None else math.inf
         await self._beat(None, force=True, loading=True)  # device as configured, until known
 
     async def run(self, until_idle: bool = False) -> None:
@@ -139,10 +144,7 @@ class Engine:
                     self._sweep_due = True  # a claim the store made but never told of
                     await self._pause(self._outage.failed(err))
                     continue
-                if self._outage.answered():
-                    # Every engine's leases ran on while the store was away: those holding
-                    # jobs get one lease to renew before this one reaps any.
-                    self._reap_after = time.monotonic() + self.settings.lease_seconds
+                self._outage.answered()
                 if job is not None:
                     self._sweep_due = True
                     await self.run_job(job)
@@ -253,7 +255,11 @@ class Engine:
     async def _reap(self) -> None:
         """Requeue jobs whose engine died (lease run out), once a heartbeat period: on
         PostgreSQL no claim does it (SQLite's claims also do)."""
-        if self.db.dialect != "postgres" or time.monotonic() < self._reap_after:
+        if self.db.dialect != "postgres":
+            return
+        if since_the_store_returned() < self.settings.lease_seconds:
+            # Every engine's leases ran on while the store was away: those holding jobs
+            # get one lease to renew before this one reaps any.
             return
         if time.monotonic() - self._last_reap >= self.settings.heartbeat_seconds:
             self._last_reap = time.monotonic()
@@ -463,7 +469,7 @@ class Engine:
         steps, or a claim the store made but whose answer was lost. Each goes back to the
         queue without spending its attempt (or ends cancelled, if its owner asked), and
         resumes from its last checkpoint."""
-        for job in await jobs.running_on(self.db, self.engine_id):
+        for job in await jobs.running_on(self.db, self.engine_id, claimed_since=self._born):
             saved = await events.for_job(self.db, job.id, EventKind.CHECKPOINT)
             step = max((int(e.payload.get("step", 0)) for e in saved), default=0)
             ended = await endings.release(self.db, job.id, self.engine_id, step=step)

@@ -172,10 +172,12 @@ async def heartbeat(db: Database, job_id: int, engine_id: str, lease_seconds: fl
     return Job.from_row(row) if row else None
 
 
-async def running_on(db: Database, engine_id: str) -> list[Job]:
-    """Jobs running under `engine_id`'s claim."""
+async def running_on(db: Database, engine_id: str, claimed_since: float) -> list[Job]:
+    """Jobs running under `engine_id`'s claim, claimed at `claimed_since` or later."""
     rows = await db.fetch_all(
-        "SELECT * FROM jobs WHERE engine_id = ? AND state = 'running' ORDER BY id", (engine_id,)
+        "SELECT * FROM jobs WHERE engine_id = ? AND state = 'running' AND claimed_at >= ? "
+        "ORDER BY id",
+        (engine_id, claimed_since),
     )
     return [Job.from_row(r) for r in rows]
 

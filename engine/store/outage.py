@@ -11,6 +11,7 @@ answering and one when it answers again, not one a second.
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 
@@ -18,6 +19,9 @@ import time
 # than a few seconds apart (a restarting server is back in seconds to a minute).
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 5.0
+
+# When this process last saw the store answer again after failing (time.monotonic()).
+_returned_at = -math.inf
 
 # SQLite's words for "another process holds the lock" (past the busy timeout).
 _SQLITE_BUSY = ("database is locked", "database table is locked", "database is busy")
@@ -78,9 +82,17 @@ class Outage:
 
     def answered(self) -> float:
         """Record an answer; returns how long the store was away (0 when it never was)."""
+        global _returned_at
         away = self.away_for()
         if self._since is not None:
             self._log.info("%s: the store answers again after %.1f s", self._what, away)
+            _returned_at = time.monotonic()
         self._since = None
         self._delay = FIRST_RETRY_SECONDS
         return away
+
+
+def since_the_store_returned() -> float:
+    """Seconds since any caller in this process last saw the store answer again after an
+    outage (infinite when none did)."""
+    return time.monotonic() - _returned_at

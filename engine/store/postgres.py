@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import RowMaker
 from psycopg_pool import AsyncConnectionPool
 
@@ -44,6 +44,12 @@ _DEAD_PEER = {
     "tcp_user_timeout": "60000",  # ms unacknowledged before the connection counts as lost
 }
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::float8"
+
+
+def _with_dead_peer(url: str) -> str:
+    """The URL's connection string with `_DEAD_PEER`'s settings it does not make itself."""
+    named = conninfo_to_dict(url)
+    return make_conninfo(url, **{k: v for k, v in _DEAD_PEER.items() if k not in named})
 
 
 class PgRow(tuple[Any, ...]):
@@ -157,13 +163,11 @@ class PostgresDatabase(Database):
     @classmethod
     async def connect(cls, url: str, clock: Clock | None = None) -> PostgresDatabase:
         await asyncio.to_thread(migrate, url)
-        named = conninfo_to_dict(url)
-        dead_peer = {k: v for k, v in _DEAD_PEER.items() if k not in named}
         pool: AsyncConnectionPool = AsyncConnectionPool(
-            url,
+            _with_dead_peer(url),
             min_size=1,
             max_size=POOL_SIZE,
-            kwargs={"autocommit": True, "row_factory": _pg_row, **dead_peer},
+            kwargs={"autocommit": True, "row_factory": _pg_row},
             # An idle connection a server restart cut is found dead here and replaced, not
             # handed out to fail its first statement (one empty query per checkout).
             check=AsyncConnectionPool.check_connection,
@@ -246,7 +250,9 @@ class PostgresDatabase(Database):
         if channel in self._listening and self._listener is not None and not self._listener.done():
             return
         if self._listen_conn is None or self._listen_conn.closed:
-            self._listen_conn = await psycopg.AsyncConnection.connect(self._url, autocommit=True)
+            self._listen_conn = await psycopg.AsyncConnection.connect(
+                _with_dead_peer(self._url), autocommit=True
+            )
             self._listening.clear()
         if self._listener is not None and not self._listener.done():
             self._listener.cancel()  # notifies() holds the connection; restart it after LISTEN

@@ -12,11 +12,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
+from typing import cast
 
 import psycopg
 import pytest
 from psycopg_pool import PoolClosed, PoolTimeout
 
+from engine.generation.resident import ResidentPipeline
 from engine.job_control import JobControl
 from engine.process import Engine
 from engine.settings import Settings
@@ -43,6 +45,12 @@ def settings(tmp_path) -> Settings:
         poll_seconds=0.05,
         heartbeat_seconds=0.2,
     )
+
+
+class Loaded:
+    """A stand-in for the resident pipeline, loaded already: an idle engine loads nothing."""
+
+    loaded = True
 
 
 def failing_first(times: int, call: Callable, error: BaseException = LOCKED) -> Callable:
@@ -194,3 +202,34 @@ async def test_a_job_whose_lease_ran_out_in_an_outage_goes_back_unspent(
 
     back = await jobs.get(db, job_id)
     assert back is not None and back.state is JobState.QUEUED and back.attempts == 0
+
+
+async def test_an_earlier_lifes_job_under_the_same_id_is_left_to_the_reaper(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container restarted with the same hostname and pid is the same engine id: the job
+    its earlier life died running (say, one that crashed it) is not given back unspent by
+    the new life's sweep, so a job that keeps crashing engines still runs out of attempts."""
+    crashed = await jobs.enqueue(db, JobKind.TRAIN, owner_id=1)
+    assert (await jobs.claim_next(db, "gpu-0", 60)) is not None  # then the engine died
+    later = await jobs.enqueue(db, JobKind.GENERATE, owner_id=2)
+
+    async def dispatch(engine: Engine, control: JobControl) -> None:
+        await endings.succeed(db, control.job.id, engine.engine_id, {"images": 0})
+
+    monkeypatch.setattr(Engine, "_dispatch", dispatch)
+    engine = Engine(settings, db, "gpu-0", cast(ResidentPipeline, Loaded()))
+    running = asyncio.create_task(engine.run())
+    try:
+        for _ in range(200):
+            done = await jobs.get(db, later)
+            if done is not None and done.state is JobState.SUCCEEDED:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # a few idle rounds: the sweep runs after the job
+    finally:
+        engine.shutdown()
+        await asyncio.wait_for(running, timeout=10)
+
+    left = await jobs.get(db, crashed)
+    assert left is not None and (left.state, left.attempts) == (JobState.RUNNING, 1)

@@ -12,10 +12,14 @@ from tests.postgres import PostgresServer
 OWNERS = {1: 80, 2: 50, 3: 40, 4: 20, 5: 10}  # 200 jobs, queued owner after owner
 
 
-def _work(url: str, worker: str, out: multiprocessing.Queue) -> None:
+def _work(url: str, worker: str, out: multiprocessing.Queue, ready, go) -> None:
     async def run() -> list[int]:
         claimed = []
         async with await Database.open(url) as db:
+            # Every worker connected before any claims: one slow to start (spawn imports,
+            # a loaded machine) would otherwise find the 200 jobs drained already.
+            ready.put(worker)
+            assert go.wait(timeout=60)
             while (job := await jobs.claim_next(db, worker, 60)) is not None:
                 claimed.append(job.id)
                 assert await endings.succeed(db, job.id, worker, {})
@@ -36,10 +40,13 @@ def test_four_worker_processes_share_200_jobs_fairly(postgres_server: PostgresSe
 
     fair_order = asyncio.run(fill())
     ctx = multiprocessing.get_context("spawn")
-    out = ctx.Queue()
-    workers = [ctx.Process(target=_work, args=(url, f"w{i}", out)) for i in range(4)]
+    out, ready, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    workers = [ctx.Process(target=_work, args=(url, f"w{i}", out, ready, go)) for i in range(4)]
     for process in workers:
         process.start()
+    for _ in workers:
+        ready.get(timeout=60)
+    go.set()
     results = [out.get(timeout=60) for _ in workers]
     for process in workers:
         process.join(timeout=30)
