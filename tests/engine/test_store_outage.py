@@ -31,8 +31,10 @@ from engine.store import (
     endings,
     events,
     jobs,
+    subjects,
 )
 from engine.store.outage import store_unavailable
+from engine.training.progress import TrainingProgress
 
 LOCKED = sqlite3.OperationalError("database is locked")
 
@@ -233,3 +235,35 @@ async def test_an_earlier_lifes_job_under_the_same_id_is_left_to_the_reaper(
 
     left = await jobs.get(db, crashed)
     assert left is not None and (left.state, left.attempts) == (JobState.RUNNING, 1)
+
+
+async def test_a_training_stopped_while_the_store_is_away_still_reaches_its_checkpoint(
+    db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM (or a cancel) while the store does not answer: the progress and checkpoint
+    events it cannot write are skipped instead of raised, so the training gets to save its
+    checkpoint and stop; a resumed job announces that checkpoint then."""
+    async with db.transaction() as tx:
+        pet = await subjects.create_tx(tx, owner_id=7, name="thor", class_noun="cat")
+        await jobs.enqueue_tx(tx, JobKind.TRAIN, owner_id=7, subject_id=pet.id)
+    job = await jobs.claim_next(db, "gpu-0", 60)
+    assert job is not None
+    control = JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0")
+    progress = TrainingProgress(control)
+    saved = settings.job_dir(job.id) / "checkpoints" / "step-000010"
+    saved.mkdir(parents=True)
+    (saved / "state.json").write_text("{}")
+
+    def away() -> object:
+        raise psycopg.OperationalError("connection refused")
+
+    monkeypatch.setattr(db, "transaction", away)
+    control.request_stop("shutdown")
+
+    def step_then_checkpoint() -> None:
+        progress.on_progress(10, 500, 0.1, 0.5)
+        progress.on_checkpoint(10, saved)
+
+    await asyncio.wait_for(asyncio.to_thread(step_then_checkpoint), timeout=10)
+    monkeypatch.undo()
+    assert await events.for_job(db, job.id, EventKind.CHECKPOINT) == []  # sent on resume
