@@ -45,25 +45,32 @@ class Child:
     backoff: float = field(default=1.0)
 
 
-def gpu_count() -> int:
-    """NVIDIA GPUs visible to this process, without importing torch."""
+def visible_gpus() -> list[str]:
+    """The NVIDIA GPUs this process may use, as each engine's CUDA_VISIBLE_DEVICES will name
+    them, without importing torch: the entries of our own CUDA_VISIBLE_DEVICES (indexes or
+    UUIDs, as the operator wrote them) when it is set, else every card nvidia-smi lists."""
     try:
         listing = subprocess.run(
             ["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=True
         ).stdout
     except (OSError, subprocess.SubprocessError):
-        return 0
+        return []
     count = sum(1 for line in listing.splitlines() if line.startswith("GPU "))
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None:
-        count = min(count, len([d for d in visible.split(",") if d.strip()]))
-    return count
+    return gpus_to_use(count, os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+
+def gpus_to_use(installed: int, visible: str | None) -> list[str]:
+    """`installed` cards, as narrowed by a CUDA_VISIBLE_DEVICES value (None: unset)."""
+    if visible is None:
+        return [str(index) for index in range(installed)]
+    # CUDA reads the list up to its first invalid entry; an empty value hides every card.
+    return [entry.strip() for entry in visible.split(",") if entry.strip()][:installed]
 
 
 def plan_children(
     settings: Settings,
     with_bot: bool,
-    gpus: int,
+    gpus: list[str],
     sync_commands: bool = False,
     log_format: LogFormat = "text",
 ) -> list[Child]:
@@ -74,16 +81,17 @@ def plan_children(
     if with_bot:
         sync = ["--sync-commands"] if sync_commands else []
         children.append(Child("bot", [python, "-m", "bot", *sync], dict(base_env)))
-    if gpus == 0:
+    if not gpus:
         log.warning(
             "No GPU found: running ONE engine on the CPU. SDXL training and generation on a "
             "CPU are impractically slow (hours per job); use a machine with an NVIDIA GPU."
         )
-    for index in range(max(gpus, 1)):
+    for index in range(max(len(gpus), 1)):
         env = dict(base_env)
         if gpus:
-            # each engine sees exactly one GPU, so "cuda" means its own card
-            env["CUDA_VISIBLE_DEVICES"] = str(index)
+            # Each engine sees exactly one GPU, so "cuda" means its own card: the index-th
+            # of those this process may use (not the index-th installed one).
+            env["CUDA_VISIBLE_DEVICES"] = gpus[index]
             env["PETBOOTH_DEVICE"] = "cuda"
         children.append(Child(f"engine-{index}", [python, "-m", "engine.cli", "engine"], env))
     return children
@@ -162,7 +170,7 @@ def run_all(
     log.info("database %s at schema version %d", _shown(settings.database_target), version)
 
     async def main() -> int:
-        children = plan_children(settings, with_bot, gpu_count(), sync_commands, log_format)
+        children = plan_children(settings, with_bot, visible_gpus(), sync_commands, log_format)
         supervisor = Supervisor(children)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.operations.supervisor import plan_children
+from engine.operations.supervisor import gpus_to_use, plan_children
 from engine.settings import Settings
 from tests.engine_env import (
     SHORT_LEASE,
@@ -76,17 +76,29 @@ def test_killed_engine_is_restarted_and_sigterm_stops_all(
 
 def test_cpu_only_plans_one_engine_with_a_loud_warning(tmp_path: Path, caplog) -> None:
     settings = Settings(data_dir=tmp_path, _env_file=None)
-    children = plan_children(settings, with_bot=True, gpus=0)
+    children = plan_children(settings, with_bot=True, gpus=[])
     assert [c.name for c in children] == ["bot", "engine-0"]
     assert "impractically slow" in caplog.text
 
 
 def test_one_engine_per_gpu_each_seeing_its_own_card(tmp_path: Path) -> None:
-    children = plan_children(Settings(data_dir=tmp_path, _env_file=None), False, gpus=2)
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    children = plan_children(settings, False, gpus=gpus_to_use(2, None))
     assert [(c.name, c.env["CUDA_VISIBLE_DEVICES"]) for c in children] == [
         ("engine-0", "0"),
         ("engine-1", "1"),
     ]
+
+
+def test_the_cards_the_operator_left_visible_are_the_ones_used(tmp_path: Path) -> None:
+    """`CUDA_VISIBLE_DEVICES=2,3 petbooth run` on a 4-GPU machine: engines on cards 2 and 3,
+    not on 0 and 1, which the operator kept for something else."""
+    settings = Settings(data_dir=tmp_path, _env_file=None)
+    assert gpus_to_use(4, "2,3") == ["2", "3"]
+    assert gpus_to_use(2, "GPU-8f2e,GPU-1c4a, GPU-77aa") == ["GPU-8f2e", "GPU-1c4a"]
+    assert gpus_to_use(4, "") == []  # CUDA hides every card
+    children = plan_children(settings, False, gpus=gpus_to_use(4, "2,3"))
+    assert [c.env["CUDA_VISIBLE_DEVICES"] for c in children] == ["2", "3"]
 
 
 def test_run_without_token_says_how_to_get_one(tmp_path: Path) -> None:
