@@ -154,6 +154,8 @@ def pictures(
         parts.append(f"lora scale {lora_scale:g}")
     if payload.get("truncated"):
         parts.append("(the prompt was too long; its end was ignored)")
+    if payload.get("negative_truncated"):
+        parts.append("(the negative prompt was too long; its end was ignored)")
     if missing:
         parts.append(f"({missing} picture(s) too large to attach)")
     content = " · ".join(parts) + withheld_text(job, payload)

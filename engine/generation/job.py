@@ -49,6 +49,7 @@ class Drawn:
     files: list[Path]
     truncated: str | None
     seconds: float | None = None  # drawing alone (no saving): what the queue's ETAs learn from
+    negative_truncated: str | None = None
 
 
 async def build_request(db: Database, settings: Settings, job: Job) -> GenerateRequest:
@@ -140,7 +141,7 @@ def draw_and_save(
         image.save(temporary, format="PNG")
         os.replace(temporary, path)
         files.append(path)
-    return Drawn(files, rendered.truncated, seconds)
+    return Drawn(files, rendered.truncated, seconds, rendered.negative_truncated)
 
 
 async def record_done(
@@ -160,6 +161,7 @@ async def record_done(
         "seed": request.seed,
         "prompt": request.prompt,
         "truncated": drawn.truncated,
+        "negative_truncated": drawn.negative_truncated,
         "subject": request.subject,
         "second_subject": request.second_subject,  # None: one pet (or none)
         "steps": request.steps,

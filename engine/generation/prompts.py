@@ -5,7 +5,9 @@ each chunk gets its own BOS/EOS, goes through both encoders, and the hidden stat
 concatenated along the sequence axis (the UNet's cross-attention takes any length). The
 pooled embedding comes from the first chunk, the one that holds the prompt's start. Past
 `max_chunks` chunks the rest is dropped, and the dropped words are returned so that the
-job's result can say so.
+job's result can say so. The negative prompt is read the same way, in as many chunks as the
+longer of the two needs (classifier-free guidance puts both through the UNet as one batch),
+and a cut of it is reported too.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class EncodedPrompt:
     negative_pooled: torch.Tensor
     chunks: int
     truncated: str | None  # the words past max_chunks chunks, None when nothing was cut
+    negative_truncated: str | None = None  # the same, of the negative prompt
 
 
 def encode_long_prompt(
@@ -41,24 +44,37 @@ def encode_long_prompt(
     """Both encoders' penultimate hidden states, chunk by chunk, for prompt and negative."""
     tokenizers = [pipeline.tokenizer, pipeline.tokenizer_2]
     ids = [_text_ids(t, prompt) for t in tokenizers]
-    chunks = min(max_chunks, max(1, _ceil_div(len(ids[0]), CHUNK_TOKENS)))
-    truncated = None
-    if len(ids[0]) > chunks * CHUNK_TOKENS:
-        words = _whole_words(tokenizers[0], ids[0], chunks * CHUNK_TOKENS)
-        cuts = [
-            _word_end(t, i, words, chunks * CHUNK_TOKENS)
-            for t, i in zip(tokenizers, ids, strict=True)
-        ]
-        truncated = tokenizers[0].decode(ids[0][cuts[0] :], skip_special_tokens=True).strip()
-        ids = [i[:cut] for i, cut in zip(ids, cuts, strict=True)]
+    # What SDXL's own pipeline does for "no negative prompt": zero conditioning.
+    zeros_for_empty = pipeline.config.get("force_zeros_for_empty_prompt", True)
+    zero_negative = not negative_prompt and zeros_for_empty
+    negative_ids = [] if zero_negative else [_text_ids(t, negative_prompt) for t in tokenizers]
+    longest = max(len(ids[0]), len(negative_ids[0]) if negative_ids else 0)
+    chunks = min(max_chunks, max(1, _ceil_div(longest, CHUNK_TOKENS)))
+    ids, truncated = _cut(tokenizers, ids, chunks)
     embeds, pooled = _encode_chunks(pipeline, ids, chunks, device)
-    if not negative_prompt and pipeline.config.get("force_zeros_for_empty_prompt", True):
-        # What SDXL's own pipeline does for "no negative prompt": zero conditioning.
+    negative_truncated = None
+    if zero_negative:
         negative, negative_pooled = torch.zeros_like(embeds), torch.zeros_like(pooled)
     else:
-        negative_ids = [_text_ids(t, negative_prompt) for t in tokenizers]
+        negative_ids, negative_truncated = _cut(tokenizers, negative_ids, chunks)
         negative, negative_pooled = _encode_chunks(pipeline, negative_ids, chunks, device)
-    return EncodedPrompt(embeds, pooled, negative, negative_pooled, chunks, truncated or None)
+    return EncodedPrompt(
+        embeds, pooled, negative, negative_pooled, chunks, truncated, negative_truncated
+    )
+
+
+def _cut(
+    tokenizers: list[PreTrainedTokenizerBase], ids: list[list[int]], chunks: int
+) -> tuple[list[list[int]], str | None]:
+    """Both tokenizers' ids cut to `chunks` chunks at the same whole word, and the words
+    dropped (None when all fit)."""
+    limit = chunks * CHUNK_TOKENS
+    if len(ids[0]) <= limit:
+        return ids, None
+    words = _whole_words(tokenizers[0], ids[0], limit)
+    cuts = [_word_end(t, i, words, limit) for t, i in zip(tokenizers, ids, strict=True)]
+    dropped = str(tokenizers[0].decode(ids[0][cuts[0] :], skip_special_tokens=True)).strip()
+    return [i[:cut] for i, cut in zip(ids, cuts, strict=True)], dropped or None
 
 
 def _text_ids(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:

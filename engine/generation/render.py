@@ -24,6 +24,7 @@ __all__ = ["Rendered", "generation_scheduler", "render_images"]
 class Rendered:
     images: list[Image.Image]
     truncated: str | None  # prompt words past the encoded chunks, None when all were read
+    negative_truncated: str | None = None  # the same, of the negative prompt
 
 
 def render_images(
@@ -63,4 +64,4 @@ def render_images(
                 )
             )
             after_image(index)
-    return Rendered(images, prompt.truncated)
+    return Rendered(images, prompt.truncated, prompt.negative_truncated)

@@ -39,7 +39,8 @@ async def generated(world: World, db: Database, env: simcord.Env, settings: Sett
             "images": 2,
             "seed": 7,
             "prompt": job.params["prompt"],
-            "truncated": False,
+            "truncated": None,
+            "negative_truncated": "a second cat",  # a long negative prompt's cut end
         },
         files=files,
     )
@@ -64,6 +65,8 @@ async def pictures(world: World, db: Database, env: simcord.Env, settings: Setti
 async def test_pictures_are_posted_with_their_buttons(pictures: Pictures) -> None:
     posted = pictures.message
     assert "seed 7" in posted.content
+    assert "the prompt was too long" not in posted.content
+    assert "(the negative prompt was too long; its end was ignored)" in posted.content
     assert [a.filename for a in posted.attachments] == ["image-0.png", "image-1.png"]
     assert button_labels(posted) == ["Reroll", "More like these", "Delete"]
 

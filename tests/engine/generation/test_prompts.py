@@ -50,3 +50,32 @@ def test_a_long_prompt_is_chunked_and_an_overlong_one_reports_what_was_cut(
     assert cut_short.embeds.shape == (1, 77, 64)
     drawn = resident.generate(replace(picture(None), prompt=long))
     assert drawn.truncated is None and len(drawn.images) == 1
+
+
+def test_a_negative_prompt_longer_than_the_prompt_is_read_whole_or_its_cut_reported(
+    resident: ResidentPipeline,
+) -> None:
+    """A short prompt and a long negative: the negative gets the chunks it needs (two
+    negatives differing only at their end condition differently), and past max_chunks
+    its cut is reported as the prompt's is."""
+    pipeline = resident.pipeline
+    negative = (
+        "blurry, low quality, extra legs, deformed paws, watermark, text, oversaturated "
+        "colours, cropped ears, a second cat"
+    )
+    tokens = pipeline.tokenizer(negative, add_special_tokens=False, truncation=False).input_ids
+    assert 77 < len(tokens) <= 150  # two chunks in the tiny model
+
+    one = encode_long_prompt(pipeline, "a photo of sks cat", negative, 3, CPU)
+    other = encode_long_prompt(pipeline, "a photo of sks cat", negative + " dog", 3, CPU)
+    assert one.chunks == 2 and one.embeds.shape == one.negative_embeds.shape == (1, 154, 64)
+    assert (one.truncated, one.negative_truncated) == (None, None)
+    assert not torch.equal(one.negative_embeds, other.negative_embeds)
+
+    cut = encode_long_prompt(pipeline, "a photo of sks cat", negative, 1, CPU)
+    assert cut.truncated is None
+    dropped = cut.negative_truncated
+    assert dropped is not None  # CLIP's decoding puts a space before each comma
+    assert negative.replace(" ", "").endswith(dropped.replace(" ", ""))
+    drawn = resident.generate(replace(picture(None), negative_prompt=negative * 4))
+    assert drawn.negative_truncated is not None
