@@ -9,6 +9,7 @@ import stat
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Collection
+from datetime import timedelta
 from pathlib import Path
 
 from engine.storage.cache_files import (
@@ -87,6 +88,11 @@ class Storage(ABC):
     @abstractmethod
     def get_file(self, key: str, path: Path) -> bool:
         """Download `key` to the local file `path` (atomically); False when there is none."""
+
+    def share_link(self, key: str, lifetime: timedelta) -> str | None:
+        """A URL that downloads `key` for `lifetime` without credentials, or None where
+        the backend cannot make one (a folder: there is no server to link to)."""
+        return None
 
     # What every backend gets from the verbs above.
 

@@ -3,7 +3,9 @@ Rust client for all of them, sync and async, with no boto stack in the bot's sli
 
 from __future__ import annotations
 
+import logging
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +16,8 @@ from engine.storage.base import Storage, checked_key, checked_prefix
 
 if TYPE_CHECKING:
     from obstore.store import ObjectStore
+
+log = logging.getLogger(__name__)
 
 # Files larger than this upload in parts (S3's multipart minimum part is 5 MiB); a rank-4
 # checkpoint's files are a few MB, a full-rank optimizer state hundreds.
@@ -49,6 +53,18 @@ class ObjectStorage(Storage):
     def delete(self, keys: list[str]) -> None:
         if keys:
             obstore.delete(self.store, [checked_key(k) for k in keys])
+
+    def share_link(self, key: str, lifetime: timedelta) -> str | None:
+        """A presigned GET URL (S3, GCS, Azure); None from a store that cannot sign."""
+        from obstore.store import AzureStore, GCSStore, S3Store
+
+        if not isinstance(self.store, AzureStore | GCSStore | S3Store):
+            return None  # memory://, file://, http(s)://: nothing to sign with
+        try:
+            return obstore.sign(self.store, "GET", checked_key(key), lifetime)
+        except Exception as err:  # no credentials to sign with (anonymous access, say)
+            log.info("no link to %s from %s: %s", key, self._describe, err)
+            return None
 
     def list_keys(self, prefix: str) -> list[str]:
         found = [

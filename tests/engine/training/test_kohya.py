@@ -88,7 +88,11 @@ def test_kohya_file_loads_as_the_same_model(
     without_lora = unet_output(fresh_pipeline(tiny_model_dir).unet)
     assert (trained - without_lora).abs().max() > 1e-2, "the LoRA must change the output"
     torch.testing.assert_close(from_diffusers, trained, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(from_kohya, from_diffusers, rtol=1e-5, atol=1e-5)
+    # The kohya file is fp16 (what /export hands over): its model is the trained one to
+    # within half precision's rounding of the LoRA, a sliver of what the LoRA changes.
+    effect = (from_diffusers - without_lora).abs().max()
+    rounding = (from_kohya - from_diffusers).abs().max()
+    assert rounding < 0.01 * effect
     torch.testing.assert_close(from_directory, from_diffusers, rtol=0, atol=0)
 
 
@@ -114,6 +118,7 @@ def test_kohya_keys_are_lora_unet_with_an_alpha_per_layer(
         assert kohya[f"{module}.alpha"].item() == RANK
         assert kohya[f"{module}.lora_down.weight"].shape[0] == RANK
         assert kohya[f"{module}.lora_up.weight"].shape[1] == RANK
+        assert kohya[f"{module}.lora_down.weight"].dtype == torch.float16  # shared as fp16
     with safe_open(str(tmp_path / KOHYA_WEIGHTS), framework="pt") as handle:
         metadata = handle.metadata()
     # A1111 lists a LoRA under SDXL only when its metadata says so.
