@@ -223,7 +223,9 @@ class Settings(BaseSettings):
     # A bot process claims the outbox events it delivers for this long, renewed at every poll
     # and before every Discord call: a killed bot's events wait this long for another one.
     delivery_claim_seconds: float = Field(30.0, gt=0)
-    discord_upload_limit_bytes: int = Field(10 * 1024 * 1024, ge=1024)  # bot upload cap
+    # What one message may carry: Discord's 10 MiB for a server without boosts. /export
+    # takes a boosted server's larger limit from Discord (50 MiB at level 2, 100 at 3).
+    discord_upload_limit_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     # Sharding: Discord requires it past 2,500 guilds. Unset, one connection. With
     # discord_auto_shard, this process holds every shard (discord.py's AutoShardedClient;
     # Discord's recommended count unless discord_shard_count says). Across several bot

@@ -12,12 +12,19 @@ from discord.ext import commands
 
 from bot.errors import UserError, report_interaction_error
 from bot.pets._cards import build_cards
-from bot.pets._export import attachments, explanation, model_files
+from bot.pets._export import (
+    attachments,
+    explanation,
+    export_files,
+    model_files,
+    nothing_fits,
+    plan_delivery,
+    upload_limit,
+)
 from bot.pets._forget import forget_subject, subject_jobs
 from bot.pets._listing import pet_cards
 from bot.utils.access import own_subject
 from bot.utils.format import safe
-from engine.intake.sizes import megabytes
 from engine.orders.pet_names import normalise_name
 from engine.storage import open_storage
 from engine.store import JobState, Subject, subjects
@@ -117,18 +124,23 @@ class Pets(commands.Cog):
     @app_commands.describe(name="The pet's name")
     async def export(self, interaction: discord.Interaction, name: str) -> None:
         subject = await own_subject(self.bot.db, interaction.user.id, name)
-        files = await model_files(self.bot.db, self.bot.settings, subject)
-        size = files.total_bytes
-        limit = self.bot.settings.discord_upload_limit_bytes
-        if size > limit:  # one reply carries both files
-            raise UserError(
-                f"{safe(subject.name)}'s model files come to {megabytes(size)}, over this "
-                f"bot's {megabytes(limit)} upload limit, so I can't attach them here."
-            )
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        await interaction.followup.send(
-            explanation(subject, files), files=attachments(subject, files), ephemeral=True
+        settings = self.bot.settings
+        files = await model_files(self.bot.db, settings, subject)
+        limit = upload_limit(settings, interaction.guild)
+        storage = open_storage(settings)
+        delivery = await asyncio.to_thread(
+            plan_delivery, storage, export_files(subject, files), limit
         )
+        if not delivery.messages and not delivery.linked:
+            raise UserError(nothing_fits(subject, delivery))
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        first, *more = delivery.messages or [[]]
+        text = explanation(subject, files, delivery)
+        await interaction.followup.send(text, files=attachments(first), ephemeral=True)
+        for message in more:  # the files did not fit in one message together
+            await interaction.followup.send(files=attachments(message), ephemeral=True)
+        for file, link in delivery.linked:
+            await interaction.followup.send(f"{file.name}: {link}", ephemeral=True)
 
     @app_commands.command(name="pets", description="Your pets: status, model in use, pictures")
     @app_commands.describe(name="One pet only (default: all of them)")

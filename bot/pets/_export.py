@@ -1,9 +1,18 @@
-"""/export: the files a pet's model is, and the words that say which one loads where."""
+"""/export: the files a pet's model is, how they reach the owner, and the words that say
+which one loads where.
+
+A rank-4 SDXL LoRA is 23.2 MB in fp32 (the diffusers file) and 11.6 MB in fp16 (the kohya
+file), against Discord's 10 MiB per message in a server without boosts (50 MiB at boost
+level 2, 100 MiB at 3). So each file is attached where it fits (both in one message when
+they fit together, else one per message); one that fits nowhere is a presigned download link
+when storage is an object store (S3, GCS, Azure), valid for LINK_LIFETIME; where there is
+neither, the reply says so and what would let it through."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import discord
@@ -11,6 +20,7 @@ import discord
 from bot.errors import UserError
 from bot.utils.format import quoted, safe, safe_keeping_code
 from bot.utils.paths import fetched_file, fetched_lora_weights
+from engine.intake.sizes import sizes_apart
 from engine.orders.checkpoint_choice import step_in_use
 from engine.orders.lora_files import KOHYA_WEIGHTS, checkpoint_weights, kohya_beside
 from engine.orders.not_ready import not_ready_reason
@@ -19,6 +29,8 @@ from engine.settings import Settings
 from engine.storage import Storage, open_storage
 from engine.store import Database, Subject, SubjectStatus
 
+LINK_LIFETIME = timedelta(hours=24)
+
 
 @dataclass(frozen=True)
 class ModelFiles:
@@ -26,9 +38,59 @@ class ModelFiles:
     kohya: Path | None  # None: trained before petbooth wrote kohya files
     step: int | None  # the checkpoint its owner chose from a preview; None: the final model
 
-    @property
-    def total_bytes(self) -> int:
-        return sum(path.stat().st_size for path in (self.diffusers, self.kohya) if path)
+
+@dataclass(frozen=True)
+class ExportFile:
+    path: Path
+    name: str  # as the owner's disk gets it
+    loads_in: str  # which programs load it
+    size: int
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """How each file reaches the owner: attached (grouped into messages within the upload
+    limit), linked, or neither (too large, and no store to link from)."""
+
+    messages: list[list[ExportFile]]
+    linked: list[tuple[ExportFile, str]]  # and its link
+    held_back: list[tuple[ExportFile, str]]  # and its key in storage, for the operator
+    limit: int
+
+
+def upload_limit(settings: Settings, guild: discord.Guild | None) -> int:
+    """What one message may carry here: the server's own limit (a boosted one takes more),
+    never less than the configured one (DMs: the configured one)."""
+    own = guild.filesize_limit if guild is not None else 0
+    return max(settings.discord_upload_limit_bytes, own)
+
+
+def export_files(subject: Subject, files: ModelFiles) -> list[ExportFile]:
+    named = [(files.diffusers, _diffusers_name(subject), "diffusers (`load_lora_weights`)")]
+    if files.kohya is not None:
+        where = "ComfyUI, A1111/Forge (kohya format, fp16; diffusers loads it too)"
+        named.append((files.kohya, _kohya_name(subject), where))
+    return [ExportFile(path, name, where, path.stat().st_size) for path, name, where in named]
+
+
+def plan_delivery(storage: Storage, files: list[ExportFile], limit: int) -> Delivery:
+    """Which files go attached, in which message, and which as links (blocking: signing
+    may ask the store's credentials)."""
+    fitting = [f for f in files if f.size <= limit]
+    if sum(f.size for f in fitting) <= limit:
+        messages = [fitting] if fitting else []
+    else:
+        messages = [[f] for f in fitting]
+    linked, held_back = [], []
+    for file in files:
+        if file.size > limit:
+            key = storage.key_of(file.path)
+            link = storage.share_link(key, LINK_LIFETIME)
+            if link is not None:
+                linked.append((file, link))
+            else:
+                held_back.append((file, key))
+    return Delivery(messages, linked, held_back, limit)
 
 
 async def model_files(db: Database, settings: Settings, subject: Subject) -> ModelFiles:
@@ -57,29 +119,51 @@ def final_weights(storage: Storage, lora_path: str) -> Path | None:
     return weights
 
 
-def attachments(subject: Subject, files: ModelFiles) -> list[discord.File]:
-    named = [discord.File(files.diffusers, filename=_diffusers_name(subject))]
-    if files.kohya is not None:
-        named.append(discord.File(files.kohya, filename=_kohya_name(subject)))
-    return named
+def attachments(files: list[ExportFile]) -> list[discord.File]:
+    return [discord.File(file.path, filename=file.name) for file in files]
 
 
-def explanation(subject: Subject, files: ModelFiles) -> str:
-    """What was sent, and which program loads which file, in plain words."""
+def explanation(subject: Subject, files: ModelFiles, delivery: Delivery) -> str:
+    """What was sent (or linked), and which program loads which file, in plain words."""
     at_step = f" at step {files.step}" if files.step is not None else ""
     lines = [
         f"**{safe(subject.name)}** as an SDXL LoRA{at_step}; the trigger is "
         f"`{subject.token} {safe(subject.class_noun)}`.",
-        f"{quoted(_diffusers_name(subject), 80)}: diffusers (`load_lora_weights`)",
     ]
-    if files.kohya is not None:
-        lines.append(f"{quoted(_kohya_name(subject), 80)}: ComfyUI, A1111/Forge (kohya format)")
-    else:
+    for file in (f for message in delivery.messages for f in message):
+        lines.append(f"{quoted(file.name, 80)}: {file.loads_in}")
+    hours = round(LINK_LIFETIME.total_seconds() / 3600)
+    for file, _ in delivery.linked:  # each link in a message of its own: they are long
+        size, limit = sizes_apart(file.size, delivery.limit)
+        lines.append(
+            f"{quoted(file.name, 80)}: {file.loads_in}. {size}, over this server's {limit} "
+            f"upload limit: its download link is below (it works for {hours} hours)"
+        )
+    for file, _ in delivery.held_back:
+        size, limit = sizes_apart(file.size, delivery.limit)
+        lines.append(
+            f"{quoted(file.name, 80)} ({file.loads_in}) is not attached: {size}, over this "
+            f"server's {limit} upload limit."
+        )
+    if files.kohya is None:
         lines.append(
             "The kohya-format file for ComfyUI and A1111/Forge is missing: this model was "
             "trained before petbooth made one. Train the pet again to get it."
         )
     return "\n".join(lines)
+
+
+def nothing_fits(subject: Subject, delivery: Delivery) -> str:
+    """Why no file could be sent: each is over the limit, and storage cannot link."""
+    sizes = " and ".join(sizes_apart(f.size, delivery.limit)[0] for f, _ in delivery.held_back)
+    limit = sizes_apart(min(f.size for f, _ in delivery.held_back), delivery.limit)[1]
+    keys = ", ".join(f"`{key}`" for _, key in delivery.held_back)
+    return (
+        f"{safe(subject.name)}'s model files ({sizes}) are over this server's "
+        f"{limit} upload limit, so I can't attach them, and this bot "
+        "keeps its files where I can't link to them. A server at boost level 2 takes files "
+        f"up to 50 MB; or ask the bot's operator for {keys} from its storage."
+    )
 
 
 def _diffusers_name(subject: Subject) -> str:

@@ -83,7 +83,12 @@ async def test_export_over_the_upload_limit_says_so(
 
     answer = reply(await world.alice.slash(world.channel, "export", name="thor"))
 
-    assert "over this bot's 10 MB upload limit" in answer.content
+    # A folder for storage: no link to offer either. Sizes a byte apart read apart.
+    assert "(10,485,761 bytes) are over this server's 10,485,760 bytes upload limit" in (
+        answer.content
+    )
+    assert "A server at boost level 2 takes files up to 50 MB" in answer.content
+    assert "`jobs/1/lora/pytorch_lora_weights.safetensors` from its storage" in answer.content
     assert answer.attachments == []
 
 

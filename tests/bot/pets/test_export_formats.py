@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import simcord
 
 from engine.orders.lora_files import KOHYA_WEIGHTS, LORA_WEIGHTS
 from engine.settings import Settings
@@ -33,8 +34,8 @@ async def test_export_attaches_both_formats_and_says_which_is_which(
         answer.content
     )
     assert (
-        f"`thor-{subject.token}-kohya.safetensors`: ComfyUI, A1111/Forge (kohya format)"
-        in answer.content
+        f"`thor-{subject.token}-kohya.safetensors`: ComfyUI, A1111/Forge (kohya format, fp16; "
+        "diffusers loads it too)" in answer.content
     )
     assert "missing" not in answer.content
 
@@ -76,7 +77,7 @@ async def test_export_of_the_step_in_use_sends_that_checkpoints_two_files(
     assert "as an SDXL LoRA at step 200" in answer.content
 
 
-async def test_the_upload_limit_counts_both_files(
+async def test_files_that_fit_only_alone_come_one_per_message(
     world: World, db: Database, settings: Settings
 ) -> None:
     subject = await trained_subject(world, db, settings)
@@ -84,8 +85,24 @@ async def test_the_upload_limit_counts_both_files(
     (final_lora_dir(settings, subject) / LORA_WEIGHTS).write_bytes(b"\0" * half)
     (final_lora_dir(settings, subject) / KOHYA_WEIGHTS).write_bytes(b"\0" * half)
 
+    result = await world.alice.slash(world.channel, "export", name="thor")
+
+    messages = [reply(result), *(m for m in result.followups if m.id != reply(result).id)]
+    assert [[a.size for a in m.attachments] for m in messages] == [[half], [half]]
+    assert all(m.ephemeral for m in messages)
+    assert "kohya format" in messages[0].content  # the first says what both are
+
+
+async def test_a_boosted_server_takes_what_its_boost_allows(
+    world: World, db: Database, settings: Settings, env: simcord.Env
+) -> None:
+    """A rank-4 SDXL LoRA: 23.2 MB (fp32, diffusers) and 11.6 MB (fp16, kohya), over the
+    10 MiB of a server without boosts; at boost level 2 (50 MiB) both go in one message."""
+    subject = await trained_subject(world, db, settings)
+    (final_lora_dir(settings, subject) / LORA_WEIGHTS).write_bytes(b"\0" * 23_224_320)
+    (final_lora_dir(settings, subject) / KOHYA_WEIGHTS).write_bytes(b"\0" * 11_612_160)
+    env.bot.get_guild(world.guild.id).premium_tier = 2  # what Discord says of the server
+
     answer = reply(await world.alice.slash(world.channel, "export", name="thor"))
 
-    assert "model files come to" in answer.content
-    assert "over this bot's 10 MB upload limit" in answer.content
-    assert answer.attachments == []
+    assert sorted(a.size for a in answer.attachments) == [11_612_160, 23_224_320]

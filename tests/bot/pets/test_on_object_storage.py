@@ -3,6 +3,8 @@ pet's model from the bucket and deletes every file of the pet there."""
 
 from __future__ import annotations
 
+import asyncio
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -65,6 +67,35 @@ async def test_export_reads_the_model_from_the_bucket(
 
     sizes = {a.filename.endswith("-kohya.safetensors"): a.size for a in answer.attachments}
     assert sizes == {False: 4000, True: 500}  # the diffusers file and its kohya twin
+
+
+def download(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=30) as response:
+        return bytes(response.read())
+
+
+async def test_export_links_a_file_over_the_upload_limit_from_the_bucket(
+    world: World, db: Database, settings: Settings, s3_server: S3Server, bucket: str
+) -> None:
+    """A real SDXL LoRA's diffusers file (23.2 MB) is over a server's 10 MiB: with the
+    files in a bucket, the owner gets a presigned link that downloads it, and the small
+    kohya file attached."""
+    await _trained_elsewhere(world, db, settings)
+    [job] = [j for j in await jobs.list_jobs(db) if j.kind.value == "train"]
+    big = b"\x01" * (settings.discord_upload_limit_bytes + 1)
+    open_storage(settings).put(f"jobs/{job.id}/lora/pytorch_lora_weights.safetensors", big)
+
+    result = await world.alice.slash(world.channel, "export", name="thor")
+
+    answer = reply(result)
+    [kohya] = answer.attachments
+    assert kohya.filename.endswith("-kohya.safetensors") and kohya.size == 500
+    assert "its download link is below (it works for 24 hours)" in answer.content
+    [linked] = [m for m in result.followups if m.id != answer.id]
+    assert linked.ephemeral and linked.attachments == []
+    name, url = linked.content.split(": ", 1)
+    assert name.endswith(".safetensors") and not name.endswith("-kohya.safetensors")
+    assert await asyncio.to_thread(download, url) == big  # no credentials: only the link
 
 
 async def test_forget_deletes_the_pets_files_in_the_bucket(
