@@ -30,6 +30,10 @@ read-then-write is atomic there. PostgreSQL runs them at READ COMMITTED, several
 - ``orders.enrolment.enrol_subject``: per-owner limits, duplicate names and the pet's rare
   token (``subjects.pick_token``) are read-then-write: ``tx.lock("owner", owner_id)``
   (``pg_advisory_xact_lock``) before the checks; UNIQUE (owner_id, name) backs the names.
+- ``orders.growth.grow_subject``: the owner's one training at a time, one growth per pet and
+  the server's quotas are read-then-write: ``tx.lock("owner", owner_id)`` before the checks,
+  then the job and the new photos in the same transaction (the earlier check outside it
+  only refuses early).
 - ``orders.imagine``: the owner's waiting-pictures limit: ``tx.lock("owner", owner_id)``.
 - ``orders.guild_rules`` (inside enrolment's and imagine's transactions): a server's daily
   quotas: ``tx.lock("guild", guild_id)`` after the owner's lock (always in that order).
@@ -42,8 +46,9 @@ read-then-write is atomic there. PostgreSQL runs them at READ COMMITTED, several
   ``tx.lock("outbox-claim", 0)`` and run one at a time (two bots never split one job's
   events); ``mark_sending`` / ``mark_delivered`` / ``release``: single guarded UPDATEs.
 - ``engines.beat`` (an upsert), ``engines.forget_silent``, ``engines.remove``,
-  ``subjects.set_status``, ``subjects.choose_checkpoint``, ``subjects.delete`` (cascades):
-  single statements.
+  ``subjects.set_status``, ``subjects.choose_checkpoint``: single statements.
+  ``subjects.delete`` (cascades): the pet's jobs' use of today's quotas is added to
+  ``forgotten_use`` (an upsert that adds) in the same transaction as the DELETE.
 
 On PostgreSQL ``tx.now`` is the database's clock (every machine's leases on one clock)
 unless the caller passed a clock to ``Database.open`` (tests do).

@@ -4,7 +4,9 @@ use of a server's quotas.
 A server without a row has the defaults: everyone may /train and /imagine, no quotas, not
 paused, the safety filter on. Quotas count per UTC day (they reset at 00:00 UTC) the jobs
 created in that server that are queued, running or succeeded: a failed or cancelled job
-gives its unit back, since the member got nothing from it.
+gives its unit back, since the member got nothing from it. A pet forgotten today takes its
+jobs along; what they counted stays counted (``forgotten_use``, written by
+``keep_use_of_forgotten_tx`` before the jobs go).
 """
 
 from __future__ import annotations
@@ -132,9 +134,43 @@ async def usage(
         day_start(now),
         *_COUNTED,
     ]
+    forgotten = """SELECT COALESCE(SUM(trainings), 0), COALESCE(SUM(pictures), 0)
+                   FROM forgotten_use WHERE guild_id = ? AND day_start = ?"""
+    forgotten_args: list[object] = [guild_id, int(day_start(now))]
     if owner_id is not None:
         sql += " AND owner_id = ?"
         args.append(owner_id)
+        forgotten += " AND owner_id = ?"
+        forgotten_args.append(owner_id)
     row = await db.fetch_one(sql, args)
-    assert row is not None  # an aggregate always returns its row
-    return Usage(trainings=int(row[0]), pictures=int(row[1]))
+    kept = await db.fetch_one(forgotten, forgotten_args)
+    assert row is not None and kept is not None  # an aggregate always returns its row
+    return Usage(trainings=int(row[0]) + int(kept[0]), pictures=int(row[1]) + int(kept[1]))
+
+
+async def keep_use_of_forgotten_tx(tx: Transaction, subject_id: int) -> None:
+    """Before a pet's jobs are deleted with it: what they count against today's quotas,
+    kept per server and member (and the rows of earlier days dropped)."""
+    today = int(day_start(tx.now))
+    await tx.execute("DELETE FROM forgotten_use WHERE day_start < ?", (today,))
+    await tx.execute(
+        f"""INSERT INTO forgotten_use (guild_id, owner_id, day_start, trainings, pictures)
+            SELECT guild_id, owner_id, ?,
+                   SUM(CASE WHEN kind = ? THEN 1 ELSE 0 END),
+                   SUM(CASE WHEN kind = ? THEN {_PICTURES[tx.dialect]} ELSE 0 END)
+            FROM jobs
+            WHERE subject_id = ? AND guild_id IS NOT NULL AND created_at >= ?
+                  AND state IN (?, ?, ?)
+            GROUP BY guild_id, owner_id
+            ON CONFLICT (guild_id, owner_id, day_start) DO UPDATE SET
+                trainings = forgotten_use.trainings + excluded.trainings,
+                pictures = forgotten_use.pictures + excluded.pictures""",
+        (
+            today,
+            JobKind.TRAIN.value,
+            JobKind.GENERATE.value,
+            subject_id,
+            today,
+            *_COUNTED,
+        ),
+    )

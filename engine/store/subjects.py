@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from engine.store.database import ConstraintError, Database, Transaction
+from engine.store.guilds import keep_use_of_forgotten_tx
 from engine.store.records import NewPhoto, Photo, Subject, SubjectStatus
 
 # Rare-token identifiers: short strings that are one or two CLIP tokens and carry almost no
@@ -187,5 +188,8 @@ async def choose_checkpoint(db: Database, subject_id: int, step: int | None) -> 
 
 
 async def delete(db: Database, subject_id: int) -> None:
-    """Rows only (photos, jobs and events cascade); the caller removes the files."""
-    await db.execute("DELETE FROM subjects WHERE id = ?", (subject_id,))
+    """Rows only (photos, jobs and events cascade; what the jobs count against today's
+    server quotas is kept); the caller removes the files."""
+    async with db.transaction() as tx:
+        await keep_use_of_forgotten_tx(tx, subject_id)
+        await tx.execute("DELETE FROM subjects WHERE id = ?", (subject_id,))

@@ -13,7 +13,7 @@ import pytest
 from engine.orders.guild_rules import PAUSED, training_refusal
 from engine.orders.imagine import ImagineOrder, ImagineRefused, enqueue_imagine
 from engine.settings import Settings
-from engine.store import Database, JobKind, guilds, jobs
+from engine.store import Database, JobKind, guilds, jobs, subjects
 from engine.store.guilds import GuildRules
 from tests.engine.store._clock import FakeClock
 
@@ -92,6 +92,32 @@ async def test_failed_and_cancelled_trainings_give_their_unit_back(db: Database)
     for state in ("failed", "cancelled"):
         await db.execute("UPDATE jobs SET state = ? WHERE id = ?", (state, job_id))
         assert await may_train(db, ALICE) is None
+
+
+async def test_forgetting_a_pet_gives_no_unit_back(
+    db: Database, settings: Settings, clock: FakeClock
+) -> None:
+    """/forget deletes a pet's jobs, which the quotas count: what they counted today stays
+    counted, or /train, /forget, /train would pass any daily limit."""
+    limits = {"daily_trainings_per_user": 1, "daily_pictures_per_guild": 3}
+    await guilds.change(db, GUILD, BOB, lambda r: replace(r, **limits))
+    async with db.transaction() as tx:
+        pet = await subjects.create_tx(tx, owner_id=ALICE, name="thor", class_noun="cat")
+        await jobs.enqueue_tx(tx, JobKind.TRAIN, owner_id=ALICE, subject_id=pet.id, guild_id=GUILD)
+        params = {"count": 2}
+        await jobs.enqueue_tx(
+            tx, JobKind.GENERATE, owner_id=ALICE, subject_id=pet.id, guild_id=GUILD, params=params
+        )
+    await subjects.delete(db, pet.id)
+
+    assert await jobs.list_jobs(db) == []  # gone with the pet
+    assert "you have none left" in (await may_train(db, ALICE) or "")
+    with pytest.raises(ImagineRefused, match="3 pictures a day for all its members together"):
+        await pictures(db, settings, BOB, 2, GUILD)
+    await pictures(db, settings, BOB, 1, GUILD)  # the third
+    clock.now = MIDNIGHT  # a new day: forgotten or not, every quota is whole again
+    assert await may_train(db, ALICE) is None
+    await pictures(db, settings, BOB, 3, GUILD)
 
 
 async def test_the_server_quota_counts_every_member(db: Database, settings: Settings) -> None:
