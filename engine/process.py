@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from engine.failures import describe_failure, is_expected_failure
 from engine.job_control import JobControl
 from engine.logs import job_context
+from engine.orders.forgotten_copies import drop_forgotten
 from engine.settings import Settings
 from engine.storage import trim_local_cache
 from engine.store import (
@@ -81,6 +82,7 @@ class Engine:
         self._born = math.inf  # the store's clock at `announce`: claims since are this life's
         self._sweep_due = False  # a job or an outage just ended: see that none is left held
         self._announced = False  # its row written (`announce`)
+        self._forgotten_seen = 0  # the newest forgotten pet's folder dropped from the cache
 
     def scorer(self) -> PreviewScorer | None:
         """The process's one preview scorer (its models load at the first preview, then stay
@@ -267,10 +269,14 @@ class Engine:
 
     async def _trim_cache(self) -> None:
         """Keep the data dir within its size as a cache of object storage, between jobs (on
-        a thread: a walk of the data dir and a HEAD per file deleted)."""
+        a thread: a walk of the data dir and a HEAD per file deleted), and drop the copies
+        of pets forgotten meanwhile."""
         if time.monotonic() - self._last_trim >= CACHE_TRIM_SECONDS:
             self._last_trim = time.monotonic()
             await asyncio.to_thread(trim_local_cache, self.settings)
+            self._forgotten_seen = await drop_forgotten(
+                self.db, self.settings, self._forgotten_seen
+            )
 
     async def _queue_is_empty(self) -> bool:
         """Nothing queued and nothing running anywhere: a running job of a dead engine will

@@ -52,4 +52,5 @@ async def forget_subject(db: Database, settings: Settings, subject: Subject) -> 
     """Files first, then rows (photos, jobs and events cascade with the subject)."""
     folders = await folders_of(db, settings, subject)
     await asyncio.to_thread(_remove, open_storage(settings), folders)
-    await subjects.delete(db, subject.id)
+    # Other processes' caches (engines, bot shards) drop their copies when they read these.
+    await subjects.delete(db, subject.id, sorted(folders))

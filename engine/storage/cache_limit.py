@@ -1,7 +1,8 @@
 """Keep a process's local cache within `storage_cache_limit_gib` when the files live
 elsewhere (an object store, another folder): the bot and every engine download photos,
 previews, pictures and LoRAs into their data dir, and nothing else ever deletes them there.
-The bot trims hourly, each engine between jobs."""
+The bot trims hourly, each engine between jobs (and at the same times each drops its copies
+of forgotten pets: engine/orders/forgotten_copies.py)."""
 
 from __future__ import annotations
 

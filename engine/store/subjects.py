@@ -8,6 +8,10 @@ from engine.store.database import ConstraintError, Database, Transaction
 from engine.store.guilds import keep_use_of_forgotten_tx
 from engine.store.records import NewPhoto, Photo, Subject, SubjectStatus
 
+# A cache offline longer than this keeps a forgotten pet's copies until its size limit
+# trims them; the rows are a few per forgotten pet.
+FORGOTTEN_FOLDERS_KEPT_SECONDS = 90 * 86_400
+
 # Rare-token identifiers: short strings that are one or two CLIP tokens and carry almost no
 # meaning, so DreamBooth can bind them to the pet ("sks" is avoided: it is a rifle).
 RARE_TOKENS = ("ohwx", "zwx", "qxv", "vlsk", "bnzq", "kbxr", "wjtp", "xyqz", "pfvd", "mqzt")
@@ -187,9 +191,26 @@ async def choose_checkpoint(db: Database, subject_id: int, step: int | None) -> 
         )
 
 
-async def delete(db: Database, subject_id: int) -> None:
+async def delete(db: Database, subject_id: int, folders: Sequence[str] = ()) -> None:
     """Rows only (photos, jobs and events cascade; what the jobs count against today's
-    server quotas is kept); the caller removes the files."""
+    server quotas is kept); the caller removes the files from storage and its own cache.
+    `folders` (their storage keys) are recorded for every other process's cache."""
     async with db.transaction() as tx:
         await keep_use_of_forgotten_tx(tx, subject_id)
         await tx.execute("DELETE FROM subjects WHERE id = ?", (subject_id,))
+        await tx.execute(
+            "DELETE FROM forgotten_folders WHERE forgotten_at < ?",
+            (tx.now - FORGOTTEN_FOLDERS_KEPT_SECONDS,),
+        )
+        await tx.executemany(
+            "INSERT INTO forgotten_folders (folder, forgotten_at) VALUES (?, ?)",
+            [(folder, tx.now) for folder in folders],
+        )
+
+
+async def forgotten_folders(db: Database, after_id: int) -> list[tuple[int, str]]:
+    """(id, storage key) of the folders of pets forgotten since `after_id`, oldest first."""
+    rows = await db.fetch_all(
+        "SELECT id, folder FROM forgotten_folders WHERE id > ? ORDER BY id", (after_id,)
+    )
+    return [(int(row[0]), str(row[1])) for row in rows]

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from engine.orders.forgotten_copies import drop_forgotten
 from engine.orders.imagine import ImagineOrder, enqueue_imagine
+from engine.orders.lora_files import LORA_WEIGHTS
 from engine.orders.pet_names import normalise_name
 from engine.settings import Settings
 from engine.storage import open_storage
@@ -116,3 +118,36 @@ async def test_forget_deletes_the_pets_files_in_the_bucket(
         (settings.data_dir / "jobs").iterdir()
     )
     assert not any((settings.data_dir / "subjects").iterdir())
+
+
+async def test_forget_reaches_the_copies_in_other_machines_caches(
+    world: World,
+    db: Database,
+    settings: Settings,
+    s3_server: S3Server,
+    bucket: str,
+    tmp_path: Path,
+) -> None:
+    """An engine on another machine cached the pet's photos and LoRA: /forget here deletes
+    the bucket's files and this bot's copies, and that engine drops its own at its next look
+    (between jobs), keeping everyone else's."""
+    await _trained_elsewhere(world, db, settings)
+    subject = await subjects.by_name(db, world.alice.id, normalise_name("thor"))
+    assert subject is not None
+    photo_keys = [photo.path for photo in await subjects.photos(db, subject.id)]
+    open_storage(settings).put("jobs/99/lora/pytorch_lora_weights.safetensors", b"another's")
+    engine = bot_settings(tmp_path / "engine", **s3_server.settings_fields(f"s3://{bucket}/pb"))
+    cache = open_storage(engine)
+    theirs = cache.fetch("jobs/99/lora/pytorch_lora_weights.safetensors")
+    mine = [cache.fetch(key) for key in [*photo_keys, f"{subject.lora_path}/{LORA_WEIGHTS}"]]
+    assert theirs is not None and all(path is not None and path.exists() for path in mine)
+    seen = await drop_forgotten(db, engine, 0)  # nothing forgotten yet: nothing dropped
+    assert all(path is not None and path.exists() for path in mine)
+
+    asked = reply(await world.alice.slash(world.channel, "forget", name="thor"))
+    await world.alice.click(asked.message, label="Forget thor")
+    assert all(path is not None and path.exists() for path in mine)  # not this process's
+
+    assert await drop_forgotten(db, engine, seen) > seen
+    assert not any(path is not None and path.exists() for path in mine)
+    assert theirs.read_bytes() == b"another's"

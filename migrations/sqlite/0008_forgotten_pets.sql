@@ -10,3 +10,13 @@ CREATE TABLE forgotten_use (
     pictures   INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (guild_id, owner_id, day_start)
 );
+
+-- The storage folders of each forgotten pet (its photos, trainings, pictures). /forget
+-- deletes them from storage and from its own process's cache; every other process with a
+-- local cache of object storage (engines, other bot shards) deletes its copies when it
+-- reads them here (engine/storage/cache_limit.py, `drop_forgotten`). Kept 90 days.
+CREATE TABLE forgotten_folders (
+    id            INTEGER PRIMARY KEY,
+    folder        TEXT    NOT NULL,  -- a storage key: subjects/<pet>, jobs/<id>, outputs/<id>
+    forgotten_at  REAL    NOT NULL
+);
