@@ -82,7 +82,7 @@ class Engine:
         self._born = math.inf  # the store's clock at `announce`: claims since are this life's
         self._sweep_due = False  # a job or an outage just ended: see that none is left held
         self._announced = False  # its row written (`announce`)
-        self._forgotten_seen = 0  # the newest forgotten pet's folder dropped from the cache
+        self._forgotten_since = -math.inf  # where the next look for forgotten pets starts
 
     def scorer(self) -> PreviewScorer | None:
         """The process's one preview scorer (its models load at the first preview, then stay
@@ -274,9 +274,14 @@ class Engine:
         if time.monotonic() - self._last_trim >= CACHE_TRIM_SECONDS:
             self._last_trim = time.monotonic()
             await asyncio.to_thread(trim_local_cache, self.settings)
-            self._forgotten_seen = await drop_forgotten(
-                self.db, self.settings, self._forgotten_seen
-            )
+            try:
+                self._forgotten_since = await drop_forgotten(
+                    self.db, self.settings, self._forgotten_since
+                )
+            except Exception as err:
+                if store_unavailable(err):
+                    raise  # the idle loop waits for the store
+                log.exception("could not drop the copies of forgotten pets; trying later")
 
     async def _queue_is_empty(self) -> bool:
         """Nothing queued and nothing running anywhere: a running job of a dead engine will

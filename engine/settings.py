@@ -224,7 +224,7 @@ class Settings(BaseSettings):
     # and before every Discord call: a killed bot's events wait this long for another one.
     delivery_claim_seconds: float = Field(30.0, gt=0)
     # What one message may carry: Discord's 10 MiB for a server without boosts. /export
-    # takes a boosted server's larger limit from Discord (50 MiB at level 2, 100 at 3).
+    # uses the limit Discord sends with the command instead (a boosted server's is larger).
     discord_upload_limit_bytes: int = Field(10 * 1024 * 1024, ge=1024)
     # Sharding: Discord requires it past 2,500 guilds. Unset, one connection. With
     # discord_auto_shard, this process holds every shard (discord.py's AutoShardedClient;

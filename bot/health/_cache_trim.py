@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING
 
 from discord.ext import commands, tasks
@@ -25,7 +26,7 @@ TRIM_EVERY_HOURS = 1.0
 class CacheTrim(commands.Cog):
     def __init__(self, bot: PetBooth) -> None:
         self.bot = bot
-        self._forgotten_seen = 0  # the newest forgotten pet's folder dropped from the cache
+        self._forgotten_since = -math.inf  # where the next look for forgotten pets starts
 
     async def cog_load(self) -> None:
         self.trim.start()
@@ -38,8 +39,8 @@ class CacheTrim(commands.Cog):
         # On a thread: a walk of the data dir, and a HEAD request for each file it deletes.
         await asyncio.to_thread(trim_local_cache, self.bot.settings)
         try:
-            self._forgotten_seen = await drop_forgotten(
-                self.bot.db, self.bot.settings, self._forgotten_seen
+            self._forgotten_since = await drop_forgotten(
+                self.bot.db, self.bot.settings, self._forgotten_since
             )
         except Exception:  # tried again at the next trim
             log.exception("Could not drop the copies of forgotten pets")

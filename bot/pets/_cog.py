@@ -16,6 +16,7 @@ from bot.pets._export import (
     attachments,
     explanation,
     export_files,
+    link_embed,
     model_files,
     nothing_fits,
     plan_delivery,
@@ -124,23 +125,31 @@ class Pets(commands.Cog):
     @app_commands.describe(name="The pet's name")
     async def export(self, interaction: discord.Interaction, name: str) -> None:
         subject = await own_subject(self.bot.db, interaction.user.id, name)
+        # Before the files are fetched: tens of MB from a bucket take longer than the 3 s
+        # Discord waits for an answer.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         settings = self.bot.settings
         files = await model_files(self.bot.db, settings, subject)
-        limit = upload_limit(settings, interaction.guild)
+        limit = upload_limit(settings, interaction)
         storage = open_storage(settings)
         delivery = await asyncio.to_thread(
             plan_delivery, storage, export_files(subject, files), limit
         )
         if not delivery.messages and not delivery.linked:
             raise UserError(nothing_fits(subject, delivery))
-        await interaction.response.defer(ephemeral=True, thinking=True)
         first, *more = delivery.messages or [[]]
         text = explanation(subject, files, delivery)
         await interaction.followup.send(text, files=attachments(first), ephemeral=True)
         for message in more:  # the files did not fit in one message together
             await interaction.followup.send(files=attachments(message), ephemeral=True)
         for file, link in delivery.linked:
-            await interaction.followup.send(f"{file.name}: {link}", ephemeral=True)
+            embed = link_embed(file, link)
+            if embed is None:  # not seen with any store; said rather than cut
+                await interaction.followup.send(
+                    f"The download link for {file.name} is too long for Discord.", ephemeral=True
+                )
+            else:
+                await interaction.followup.send(embed=embed, ephemeral=True)
 
     @app_commands.command(name="pets", description="Your pets: status, model in use, pictures")
     @app_commands.describe(name="One pet only (default: all of them)")

@@ -2,11 +2,12 @@
 which one loads where.
 
 A rank-4 SDXL LoRA is 23.2 MB in fp32 (the diffusers file) and 11.6 MB in fp16 (the kohya
-file), against Discord's 10 MiB per message in a server without boosts (50 MiB at boost
-level 2, 100 MiB at 3). So each file is attached where it fits (both in one message when
-they fit together, else one per message); one that fits nowhere is a presigned download link
-when storage is an object store (S3, GCS, Azure), valid for LINK_LIFETIME; where there is
-neither, the reply says so and what would let it through."""
+file), against the attachment limit Discord gives with each interaction (10 MiB in a server
+without boosts, 50 MiB at boost level 2, 100 MiB at 3). So each file is attached where it
+fits (both in one message when they fit together, else one per message); one that fits
+nowhere is a presigned download link when storage is an object store (S3, GCS, Azure),
+valid for LINK_LIFETIME at most; where there is neither, the reply says so and what would
+let it through."""
 
 from __future__ import annotations
 
@@ -29,7 +30,9 @@ from engine.settings import Settings
 from engine.storage import Storage, open_storage
 from engine.store import Database, Subject, SubjectStatus
 
+# At most: a link signed with temporary credentials dies with them.
 LINK_LIFETIME = timedelta(hours=24)
+EMBED_DESCRIPTION_LIMIT = 4096
 
 
 @dataclass(frozen=True)
@@ -58,11 +61,11 @@ class Delivery:
     limit: int
 
 
-def upload_limit(settings: Settings, guild: discord.Guild | None) -> int:
-    """What one message may carry here: the server's own limit (a boosted one takes more),
-    never less than the configured one (DMs: the configured one)."""
-    own = guild.filesize_limit if guild is not None else 0
-    return max(settings.discord_upload_limit_bytes, own)
+def upload_limit(settings: Settings, interaction: discord.Interaction) -> int:
+    """What one reply may carry here: the limit Discord sends with the interaction (the
+    server's boosts, a DM's), else the configured one."""
+    given = getattr(interaction, "filesize_limit", None)
+    return given if isinstance(given, int) and given > 0 else settings.discord_upload_limit_bytes
 
 
 def export_files(subject: Subject, files: ModelFiles) -> list[ExportFile]:
@@ -137,13 +140,13 @@ def explanation(subject: Subject, files: ModelFiles, delivery: Delivery) -> str:
         size, limit = sizes_apart(file.size, delivery.limit)
         lines.append(
             f"{quoted(file.name, 80)}: {file.loads_in}. {size}, over this server's {limit} "
-            f"upload limit: its download link is below (it works for {hours} hours)"
+            f"upload limit: its download link is below (it works for up to {hours} hours)"
         )
-    for file, _ in delivery.held_back:
+    for file, key in delivery.held_back:
         size, limit = sizes_apart(file.size, delivery.limit)
         lines.append(
             f"{quoted(file.name, 80)} ({file.loads_in}) is not attached: {size}, over this "
-            f"server's {limit} upload limit."
+            f"server's {limit} upload limit; the bot's operator can hand it over (`{key}`)."
         )
     if files.kohya is None:
         lines.append(
@@ -151,6 +154,16 @@ def explanation(subject: Subject, files: ModelFiles, delivery: Delivery) -> str:
             "trained before petbooth made one. Train the pet again to get it."
         )
     return "\n".join(lines)
+
+
+def link_embed(file: ExportFile, link: str) -> discord.Embed | None:
+    """The link under a title, in an embed (a presigned URL with a session token runs to
+    thousands of characters: a message takes 2,000, an embed's description 4,096); None
+    when even that cannot hold it."""
+    text = f"[Download {file.name}]({link})"
+    if len(text) > EMBED_DESCRIPTION_LIMIT:
+        return None
+    return discord.Embed(title=file.name, description=text)
 
 
 def nothing_fits(subject: Subject, delivery: Delivery) -> str:

@@ -60,11 +60,18 @@ def visible_gpus() -> list[str]:
 
 
 def gpus_to_use(installed: int, visible: str | None) -> list[str]:
-    """`installed` cards, as narrowed by a CUDA_VISIBLE_DEVICES value (None: unset)."""
+    """`installed` cards, as narrowed by a CUDA_VISIBLE_DEVICES value (None: unset). As
+    CUDA reads it: up to the first entry that names no card (-1, an index past the last
+    card; an empty value hides them all), each card once."""
     if visible is None:
         return [str(index) for index in range(installed)]
-    # CUDA reads the list up to its first invalid entry; an empty value hides every card.
-    return [entry.strip() for entry in visible.split(",") if entry.strip()][:installed]
+    cards: list[str] = []
+    for entry in (part.strip() for part in visible.split(",")):
+        known = entry.isdigit() and int(entry) < installed
+        if not (known or entry.startswith(("GPU-", "MIG-"))) or entry in cards:
+            break
+        cards.append(entry)
+    return cards[:installed]
 
 
 def plan_children(

@@ -9,32 +9,56 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from pathlib import Path
 
 from engine.settings import Settings
 from engine.storage import open_storage
 from engine.storage.base import checked_key, remove_cached
-from engine.store import Database, subjects
+from engine.store import Database, jobs, subjects
+
+MIN_DEPTH = 2  # subjects/<pet>, jobs/<id>, outputs/<id>: never a top-level folder
 
 log = logging.getLogger(__name__)
 
 
-async def drop_forgotten(db: Database, settings: Settings, after_id: int) -> int:
-    """Delete this process's cached copies of the folders of pets forgotten since
-    `after_id` (0: every one recorded); returns the newest id seen, for the next call."""
-    forgotten = await subjects.forgotten_folders(db, after_id)
+# Looks overlap by this much: a /forget whose transaction began earlier (its rows carry its
+# start time) but committed after the last look is still seen. Deleting twice is harmless.
+OVERLAP_SECONDS = 300.0
+_JOB_FOLDER = re.compile(r"(?:jobs|outputs)/(\d+)")
+
+
+async def drop_forgotten(db: Database, settings: Settings, since: float) -> float:
+    """Delete this process's cached copies of the folders of pets forgotten at `since` or
+    later (-inf: every one recorded); returns where the next look starts."""
+    forgotten = await subjects.forgotten_folders(db, since)
     if not forgotten:
-        return after_id
+        return since
     if not open_storage(settings).is_cache:
         keys = [key for _, key in forgotten]
+        # On SQLite a new job may reuse a forgotten job's id, and with it the folder.
+        reused = {job.id for job in await jobs.existing(db, _job_ids(keys))}
+        keys = [key for key in keys if _job_id(key) not in reused]
         await asyncio.to_thread(_remove_copies, settings.data_dir, keys)
-    return forgotten[-1][0]
+    return forgotten[-1][0] - OVERLAP_SECONDS
+
+
+def _job_id(key: str) -> int | None:
+    found = _JOB_FOLDER.fullmatch(key)
+    return int(found[1]) if found else None
+
+
+def _job_ids(keys: list[str]) -> list[int]:
+    return [job_id for key in keys if (job_id := _job_id(key)) is not None]
 
 
 def _remove_copies(data_dir: Path, keys: list[str]) -> None:
     removed = 0
     for key in keys:
-        path = data_dir / checked_key(key)  # a key, never a path out of the data dir
+        checked = checked_key(key)  # a key, never a path out of the data dir
+        if len(checked.split("/")) < MIN_DEPTH:
+            continue  # a top-level folder (jobs/, subjects/) is everyone's
+        path = data_dir / checked
         if path.exists():
             remove_cached(path)
             removed += 1

@@ -5,8 +5,8 @@ A server without a row has the defaults: everyone may /train and /imagine, no qu
 paused, the safety filter on. Quotas count per UTC day (they reset at 00:00 UTC) the jobs
 created in that server that are queued, running or succeeded: a failed or cancelled job
 gives its unit back, since the member got nothing from it. A pet forgotten today takes its
-jobs along; what they counted stays counted (``forgotten_use``, written by
-``keep_use_of_forgotten_tx`` before the jobs go).
+jobs along; what its running and finished ones counted stays counted (``forgotten_use``,
+written by ``keep_use_of_forgotten_tx`` before the jobs go; a queued one never ran).
 """
 
 from __future__ import annotations
@@ -160,7 +160,7 @@ async def keep_use_of_forgotten_tx(tx: Transaction, subject_id: int) -> None:
                    SUM(CASE WHEN kind = ? THEN {_PICTURES[tx.dialect]} ELSE 0 END)
             FROM jobs
             WHERE subject_id = ? AND guild_id IS NOT NULL AND created_at >= ?
-                  AND state IN (?, ?, ?)
+                  AND state IN (?, ?)
             GROUP BY guild_id, owner_id
             ON CONFLICT (guild_id, owner_id, day_start) DO UPDATE SET
                 trainings = forgotten_use.trainings + excluded.trainings,
@@ -171,6 +171,7 @@ async def keep_use_of_forgotten_tx(tx: Transaction, subject_id: int) -> None:
             JobKind.GENERATE.value,
             subject_id,
             today,
-            *_COUNTED,
+            JobState.RUNNING.value,  # a queued one goes with its pet, never run: no unit
+            JobState.SUCCEEDED.value,
         ),
     )

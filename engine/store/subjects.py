@@ -208,9 +208,12 @@ async def delete(db: Database, subject_id: int, folders: Sequence[str] = ()) -> 
         )
 
 
-async def forgotten_folders(db: Database, after_id: int) -> list[tuple[int, str]]:
-    """(id, storage key) of the folders of pets forgotten since `after_id`, oldest first."""
+async def forgotten_folders(db: Database, since: float) -> list[tuple[float, str]]:
+    """(when, storage key) of the folders of pets forgotten at `since` or later, oldest
+    first. By time, not id: on PostgreSQL a later id can commit before an earlier one."""
     rows = await db.fetch_all(
-        "SELECT id, folder FROM forgotten_folders WHERE id > ? ORDER BY id", (after_id,)
+        "SELECT forgotten_at, folder FROM forgotten_folders WHERE forgotten_at >= ? "
+        "ORDER BY forgotten_at, id",
+        (since,),
     )
-    return [(int(row[0]), str(row[1])) for row in rows]
+    return [(float(row[0]), str(row[1])) for row in rows]

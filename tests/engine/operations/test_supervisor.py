@@ -97,6 +97,9 @@ def test_the_cards_the_operator_left_visible_are_the_ones_used(tmp_path: Path) -
     assert gpus_to_use(4, "2,3") == ["2", "3"]
     assert gpus_to_use(2, "GPU-8f2e,GPU-1c4a, GPU-77aa") == ["GPU-8f2e", "GPU-1c4a"]
     assert gpus_to_use(4, "") == []  # CUDA hides every card
+    assert gpus_to_use(4, "-1") == []  # ... and so does -1: one engine, on the CPU
+    assert gpus_to_use(4, "0,-1,1") == ["0"]  # CUDA stops at the first invalid entry
+    assert gpus_to_use(2, "1,5") == ["1"]  # there is no card 5
     children = plan_children(settings, False, gpus=gpus_to_use(4, "2,3"))
     assert [c.env["CUDA_VISIBLE_DEVICES"] for c in children] == ["2", "3"]
 

@@ -108,6 +108,10 @@ async def test_forgetting_a_pet_gives_no_unit_back(
         await jobs.enqueue_tx(
             tx, JobKind.GENERATE, owner_id=ALICE, subject_id=pet.id, guild_id=GUILD, params=params
         )
+        await jobs.enqueue_tx(  # never ran: gives its unit back, as a cancelled one does
+            tx, JobKind.GENERATE, owner_id=ALICE, subject_id=pet.id, guild_id=GUILD, params=params
+        )
+    await db.execute("UPDATE jobs SET state = 'succeeded' WHERE id < 3")  # trained, drawn
     await subjects.delete(db, pet.id)
 
     assert await jobs.list_jobs(db) == []  # gone with the pet
