@@ -26,7 +26,6 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -97,7 +96,7 @@ def train_lora(
     try:  # minutes of class images and caching: a stop is honoured within them
         photos = frame_photos(request.photo_paths, config.resolution)
         class_images = (
-            _class_images(pipeline, request, photos, device, hooks.should_stop)
+            _class_images(pipeline, request, photos, device, hooks)
             if config.prior_preservation
             else []
         )
@@ -181,10 +180,11 @@ def _class_images(
     request: TrainRequest,
     photos: list[Framed],
     device: torch.device,
-    should_stop: Callable[[], bool],
+    hooks: TrainingHooks,
 ) -> list[Path]:
     """`num_class_images` class images, shared out over the photos' buckets in proportion.
-    Before the LoRA exists: they must show the base model's idea of the class."""
+    Before the LoRA exists: they must show the base model's idea of the class. Waiting
+    pictures are served between them."""
     config, generation = request.config, request.generation
     scheduler = generation_scheduler(pipeline)
     prompt = encode_prompt(pipeline, request.class_prompt, device)
@@ -212,7 +212,8 @@ def _class_images(
             bucket,
             request.preview_steps,
             generation.guidance_scale,
-            should_stop,
+            hooks.should_stop,
+            hooks.between_steps,
         )
     return paths
 

@@ -4,7 +4,10 @@ Generating 100 SDXL images costs several GPU minutes, so every later subject of 
 class reuses them, and only a shortfall (a job asking for more) is generated. They are drawn
 at the instance photos' buckets (a class sample shares its instance sample's micro-batch,
 so its shape) and exactly as /imagine draws, so they show the base model's idea of the
-class as a user would see it.
+class as a user would see it. Pictures waiting meanwhile are served between two class
+images (`between_images`), as between training steps: the first class of a big set takes
+minutes, which a one-picture /imagine must not wait out. Each class image is drawn with the
+UNet's adapters off, so a pet's LoRA swapped in for such a picture never reaches the class.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (
@@ -47,11 +51,12 @@ def ensure_class_images(
     steps: int,
     guidance: float,
     should_stop: Callable[[], bool] = never,
+    between_images: Callable[[], None] = lambda: None,
 ) -> list[Path]:
     """Paths of `count` class images in `directory`, generating the missing ones.
 
-    Image i is always drawn with seed i, so the set does not depend on which job made it.
-    Call with the LoRA absent or disabled: these are the base model's idea of the class.
+    Image i is always drawn with seed i, so the set does not depend on which job made it,
+    nor on the pictures served in between: the base model's idea of the class.
     """
     directory.mkdir(parents=True, exist_ok=True)
     _describe(directory, class_noun, bucket)
@@ -60,19 +65,36 @@ def ensure_class_images(
     if missing:
         log.info("Generating %d class images of %r in %s", len(missing), class_noun, directory)
     for index in missing:
-        image = draw_image(
-            pipeline,
-            scheduler,
-            prompt,
-            width=bucket.width,
-            height=bucket.height,
-            steps=steps,
-            guidance_scale=guidance,
-            seed=index,
-            should_stop=should_stop,
-        )
+        with _base_model(pipeline):
+            image = draw_image(
+                pipeline,
+                scheduler,
+                prompt,
+                width=bucket.width,
+                height=bucket.height,
+                steps=steps,
+                guidance_scale=guidance,
+                seed=index,
+                should_stop=should_stop,
+            )
         _write_atomically(image, paths[index])
+        between_images()
     return paths
+
+
+@contextmanager
+def _base_model(pipeline: StableDiffusionXLPipeline) -> Iterator[None]:
+    """The UNet without its adapters (the resident pipeline's slots, whatever they hold)."""
+    unet = pipeline.unet
+    if not getattr(unet, "peft_config", None):
+        yield  # a pipeline of its own, with no adapter yet
+        return
+    unet.disable_adapters()
+    try:
+        yield
+    finally:
+        unet.enable_adapters()
+        unet.requires_grad_(False)  # enabling marks adapter weights trainable; none train yet
 
 
 def _write_atomically(image: Image.Image, path: Path) -> None:
