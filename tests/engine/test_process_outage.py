@@ -31,10 +31,10 @@ from engine.store import (
     endings,
     events,
     jobs,
-    subjects,
 )
 from engine.store.outage import store_unavailable
 from engine.training.progress import TrainingProgress
+from tests.engine._claimed import claimed_control
 
 LOCKED = sqlite3.OperationalError("database is locked")
 
@@ -243,12 +243,8 @@ async def test_a_training_stopped_while_the_store_is_away_still_reaches_its_chec
     """SIGTERM (or a cancel) while the store does not answer: the progress and checkpoint
     events it cannot write are skipped instead of raised, so the training gets to save its
     checkpoint and stop; a resumed job announces that checkpoint then."""
-    async with db.transaction() as tx:
-        pet = await subjects.create_tx(tx, owner_id=7, name="thor", class_noun="cat")
-        await jobs.enqueue_tx(tx, JobKind.TRAIN, owner_id=7, subject_id=pet.id)
-    job = await jobs.claim_next(db, "gpu-0", 60)
-    assert job is not None
-    control = JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0")
+    control = await claimed_control(db, settings)
+    job = control.job
     progress = TrainingProgress(control)
     saved = settings.job_dir(job.id) / "checkpoints" / "step-000010"
     saved.mkdir(parents=True)

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from engine.job_control import JobControl
 from engine.settings import Settings
 from engine.storage import open_storage
 from engine.storage.local import LocalStorage
-from engine.store import Database, EventKind, JobKind, events, jobs, subjects
+from engine.store import Database, EventKind, events, jobs
 from engine.training.progress import TrainingProgress
 from engine.training.uploads import UploadQueue
+from tests.engine._claimed import claimed_control
 from tests.samples import scene
 
 WAIT_S = 10.0
@@ -103,16 +103,6 @@ def held(monkeypatch: pytest.MonkeyPatch) -> Iterator[HeldUploads]:
     uploads = HeldUploads(monkeypatch)
     yield uploads
     uploads.release()  # never leave the worker waiting
-
-
-async def claimed_control(db: Database, settings: Settings) -> JobControl:
-    """Job 1, a training of thor, claimed by the engine "gpu-0"."""
-    async with db.transaction() as tx:
-        pet = await subjects.create_tx(tx, owner_id=7, name="thor", class_noun="cat")
-        await jobs.enqueue_tx(tx, JobKind.TRAIN, owner_id=7, subject_id=pet.id)
-    job = await jobs.claim_next(db, "gpu-0", 60)
-    assert job is not None
-    return JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0")
 
 
 async def claimed_training(db: Database, settings: Settings) -> TrainingProgress:

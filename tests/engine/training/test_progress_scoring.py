@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.job_control import JobControl
 from engine.scoring.scorers import PreviewScorer
 from engine.settings import ScoringSettings, Settings
-from engine.store import Database, EventKind, JobKind, events, jobs, scores, subjects
+from engine.store import Database, EventKind, events, scores
 from engine.training.progress import ScoringTarget, TrainingProgress
+from tests.engine._claimed import claimed_control
 from tests.samples import scene
 
 
@@ -38,13 +38,7 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
 async def progress_of_a_claimed_training(
     db: Database, settings: Settings, scorer: PreviewScorer | None
 ) -> TrainingProgress:
-    async with db.transaction() as tx:
-        pet = await subjects.create_tx(tx, owner_id=7, name="thor", class_noun="cat")
-        await jobs.enqueue_tx(tx, JobKind.TRAIN, owner_id=7, subject_id=pet.id)
-    job = await jobs.claim_next(db, "gpu-0", 60)
-    assert job is not None
-    control = JobControl(asyncio.get_running_loop(), db, settings, job, "gpu-0")
-    progress = TrainingProgress(control, scorer=scorer)
+    progress = TrainingProgress(await claimed_control(db, settings), scorer=scorer)
     photos = []
     for seed in range(3):
         photos.append(settings.data_dir / f"photo-{seed}.png")
