@@ -1,12 +1,15 @@
-"""/pets' embeds: one per pet, its contact sheet as the thumbnail and its latest picture as
-the image, as many files as one message carries."""
+"""/pets' embeds: one per pet, its contact sheet as the thumbnail and its latest pictures
+as the image (one picture as it is, several as a grid of thumbnails), as many files as one
+message carries."""
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import discord
+from PIL import Image
 
 from bot.delivery.render import scores_text
 from bot.pets._listing import PetCard
@@ -16,16 +19,21 @@ from engine.storage import Storage
 
 MAX_EMBEDS = 10  # Discord's embeds per message
 MAX_FILES = 10  # and attachments
+TILE_PX = 256  # a picture's side in the grid of a pet's latest pictures
 
 
 @dataclass
 class Cards:
     embeds: list[discord.Embed] = field(default_factory=list)
-    paths: list[tuple[Path, str]] = field(default_factory=list)  # (file, its name in Discord)
+    # (a file, or an image made here, and its name in Discord)
+    paths: list[tuple[Path | bytes, str]] = field(default_factory=list)
     more: int = 0  # pets left out past MAX_EMBEDS
 
     def files(self) -> list[discord.File]:
-        return [discord.File(path, filename=name) for path, name in self.paths]
+        return [
+            discord.File(io.BytesIO(shown) if isinstance(shown, bytes) else shown, filename=name)
+            for shown, name in self.paths
+        ]
 
 
 def pet_embed(card: PetCard) -> discord.Embed:
@@ -52,19 +60,52 @@ def build_cards(storage: Storage, cards: list[PetCard], limit_bytes: int) -> Car
     for card in cards[:MAX_EMBEDS]:
         embed = pet_embed(card)
         shown = (
-            (card.contact_sheet, "sheet", embed.set_thumbnail),
-            (card.last_picture, "latest", embed.set_image),
+            (_sheet(storage, card), "sheet", embed.set_thumbnail),
+            (_latest(storage, card), "latest", embed.set_image),
         )
-        for relative, label, show in shown:
-            path = fetched_file(storage, relative) if relative else None
-            if path is None or len(built.paths) >= MAX_FILES:
+        for found, label, show in shown:
+            if found is None or len(built.paths) >= MAX_FILES:
                 continue
-            size = path.stat().st_size
+            content, suffix = found
+            size = len(content) if isinstance(content, bytes) else content.stat().st_size
             if used + size > limit_bytes:
                 continue
-            name = f"pet{card.subject.id}-{label}{path.suffix}"
-            built.paths.append((path, name))
+            name = f"pet{card.subject.id}-{label}{suffix}"
+            built.paths.append((content, name))
             used += size
             show(url=f"attachment://{name}")
         built.embeds.append(embed)
     return built
+
+
+def _sheet(storage: Storage, card: PetCard) -> tuple[Path, str] | None:
+    path = fetched_file(storage, card.contact_sheet) if card.contact_sheet else None
+    return (path, path.suffix) if path is not None else None
+
+
+def _latest(storage: Storage, card: PetCard) -> tuple[Path | bytes, str] | None:
+    """The pet's latest picture as it is, or its latest pictures as one grid."""
+    paths = [p for key in card.last_pictures if (p := fetched_file(storage, key)) is not None]
+    if len(paths) <= 1:
+        return (paths[0], paths[0].suffix) if paths else None
+    return grid(paths), ".jpg"
+
+
+def grid(paths: list[Path]) -> bytes:
+    """Up to four pictures as TILE_PX thumbnails, two to a row, as a JPEG."""
+    columns = 2
+    rows = -(-len(paths) // columns)
+    canvas = Image.new("RGB", (columns * TILE_PX, rows * TILE_PX), (32, 32, 32))
+    for index, path in enumerate(paths):
+        try:
+            with Image.open(path) as picture:
+                tile = picture.convert("RGB")
+        except OSError:  # a file that is not a picture any more: its tile stays empty
+            continue
+        tile.thumbnail((TILE_PX, TILE_PX))
+        x = (index % columns) * TILE_PX + (TILE_PX - tile.width) // 2
+        y = (index // columns) * TILE_PX + (TILE_PX - tile.height) // 2
+        canvas.paste(tile, (x, y))
+    out = io.BytesIO()
+    canvas.save(out, format="JPEG", quality=88)
+    return out.getvalue()

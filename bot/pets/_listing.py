@@ -1,5 +1,5 @@
 """What /pets shows of each pet, read from the store (no Discord here): its state, photos,
-the model in use and its scores, its contact sheet and its latest picture."""
+the model in use and its scores, its contact sheet and its latest pictures."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ from engine.store import (
     subjects,
 )
 
+LAST_PICTURES = 4  # /pets shows them as one 2 x 2 grid per pet
+
 
 @dataclass(frozen=True)
 class PetCard:
@@ -30,7 +32,7 @@ class PetCard:
     in_use: StepInUse | None  # None: no model yet
     scores: dict[str, float] | None  # of the step in use: identity, clip_text
     contact_sheet: str | None  # storage keys (relative to the data dir)
-    last_picture: str | None
+    last_pictures: list[str]  # newest first, at most LAST_PICTURES
 
 
 async def pet_cards(db: Database, owner_id: int) -> list[PetCard]:
@@ -63,7 +65,7 @@ async def _card(db: Database, subject: Subject, mine: list[Job]) -> PetCard:
         contact_sheet=(Path(photos[-1].path).parent.parent / "contact-sheet.jpg").as_posix()
         if photos
         else None,
-        last_picture=await _last_picture(db, own),
+        last_pictures=await _last_pictures(db, own),
     )
 
 
@@ -78,11 +80,13 @@ async def _scores(
     return {"identity": found.identity, "clip_text": found.clip_text} if found else None
 
 
-async def _last_picture(db: Database, own: list[Job]) -> str | None:
-    """The first image of the pet's newest delivered picture job."""
+async def _last_pictures(db: Database, own: list[Job]) -> list[str]:
+    """The pet's newest delivered pictures, newest job first (a job's in drawing order)."""
     done = [j for j in own if j.kind is JobKind.GENERATE and j.state is JobState.SUCCEEDED]
+    found: list[str] = []
     for job in sorted(done, key=lambda j: j.id, reverse=True):
         for event in await events.for_job(db, job.id, EventKind.DONE):
-            if event.files:
-                return str(event.files[0])
-    return None
+            found += [str(key) for key in event.files]
+        if len(found) >= LAST_PICTURES:
+            break
+    return found[:LAST_PICTURES]
