@@ -7,17 +7,25 @@ import io
 from PIL import Image
 
 from engine.settings import Settings
-from engine.store import Database, JobKind, endings, jobs
+from engine.store import Database, Job, JobKind, endings, jobs
 from tests.bot._world import World, reply, train
+
+
+async def trained_thor(world: World, db: Database, recommended_step: int | None = None) -> Job:
+    """/train thor, then play the engine: its training succeeded."""
+    await train(world.alice, world.channel, name="thor")
+    job = await jobs.claim_next(db, "gpu-0", 60)
+    assert job is not None
+    await endings.succeed(
+        db, job.id, "gpu-0", {}, lora_path="jobs/1/lora", recommended_step=recommended_step
+    )
+    return job
 
 
 async def test_pets_lists_each_pet_with_its_state_model_and_contact_sheet(
     world: World, db: Database, settings: Settings
 ) -> None:
-    await train(world.alice, world.channel, name="thor")
-    job = await jobs.claim_next(db, "gpu-0", 60)
-    assert job is not None
-    await endings.succeed(db, job.id, "gpu-0", {}, lora_path="jobs/1/lora", recommended_step=2)
+    await trained_thor(world, db, recommended_step=2)
     await train(world.alice, world.channel, name="loki", first_seed=20)
 
     answer = reply(await world.alice.slash(world.channel, "pets"))
@@ -34,10 +42,7 @@ async def test_pets_lists_each_pet_with_its_state_model_and_contact_sheet(
 async def test_pets_shows_a_pets_latest_pictures_as_one_grid(
     world: World, db: Database, settings: Settings
 ) -> None:
-    await train(world.alice, world.channel, name="thor")
-    training = await jobs.claim_next(db, "gpu-0", 60)
-    assert training is not None
-    await endings.succeed(db, training.id, "gpu-0", {}, lora_path="jobs/1/lora")
+    training = await trained_thor(world, db)
     for count in (3, 2):  # the newest job's two, then one of the older job's three
         job_id = await jobs.enqueue(
             db, JobKind.GENERATE, owner_id=world.alice.id, subject_id=training.subject_id
