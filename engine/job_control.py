@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from engine.settings import Settings
 from engine.store import Database, Job
-from engine.store.outage import Outage, store_unavailable
+from engine.store.outage import Outage, store_unavailable, until_answered
 
 log = logging.getLogger(__name__)
 
@@ -59,18 +59,15 @@ class JobControl:
         a look for waiting pictures) returns None, so the job reaches its stop and
         checkpoints; any other raises the error, and the engine gives the job back once
         the store answers."""
-        while True:
-            try:
-                result = asyncio.run_coroutine_threadsafe(call(), self.loop).result()
-            except Exception as err:
-                if not store_unavailable(err):
-                    raise
-                if self.should_stop():
-                    if not skippable:
-                        raise
-                    log.warning("job %s: stopping; a store call was skipped (%s)", self.job.id, err)
-                    return None
-                self._stop.wait(self._outage.failed(err))  # a stop ends the wait at once
-                continue
-            self._outage.answered()
-            return result
+        retried = until_answered(call, self._outage, self.should_stop, self._pause)
+        try:
+            return asyncio.run_coroutine_threadsafe(retried, self.loop).result()
+        except Exception as err:
+            if not (skippable and store_unavailable(err)):
+                raise
+            log.warning("job %s: stopping; a store call was skipped (%s)", self.job.id, err)
+            return None
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep `seconds`, or less when the job is asked to stop meanwhile."""
+        await asyncio.to_thread(self._stop.wait, seconds)

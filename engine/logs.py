@@ -123,3 +123,10 @@ def configure_logging(level: int, fmt: LogFormat = "text") -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)  # other warnings become log lines (JSON ones, too)
+
+
+def first_line(err: BaseException) -> str:
+    """An error as one line of a log or a reply: its message's first line (a driver's can
+    run to several), else its type's name."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from engine.failures import describe_failure, is_expected_failure
 from engine.job_control import JobControl
-from engine.logs import job_context
+from engine.logs import first_line, job_context
 from engine.orders.forgotten_copies import drop_forgotten
 from engine.settings import Settings
 from engine.storage import trim_local_cache
@@ -41,7 +41,12 @@ from engine.store import (
     subjects,
 )
 from engine.store.database import JOBS_CHANNEL
-from engine.store.outage import Outage, since_the_store_returned, store_unavailable
+from engine.store.outage import (
+    Outage,
+    since_the_store_returned,
+    store_unavailable,
+    until_answered,
+)
 
 if TYPE_CHECKING:
     from engine.generation.resident import ResidentPipeline
@@ -78,10 +83,10 @@ class Engine:
         self._resident = resident  # the one pipeline: loaded when first idle or by the first job
         self._warmed = False  # tried to load it while idle (once: a failure is each job's to say)
         self._scorer: PreviewScorer | None = None  # loaded at the first preview, then kept
-        self._outage = Outage(log, f"engine {self.engine_id}")  # the idle loop's store calls
         self._born = math.inf  # the store's clock at `announce`: claims since are this life's
         self._sweep_due = False  # a job or an outage just ended: see that none is left held
         self._announced = False  # its row written (`announce`)
+        self._outage = Outage(log, f"engine {self.engine_id}")  # the idle loop's store calls
         self._forgotten_since = -math.inf  # where the next look for forgotten pets starts
 
     def scorer(self) -> PreviewScorer | None:
@@ -119,14 +124,14 @@ class Engine:
         self._announced = True
         # A killed engine leaves its row behind; after 10 leases it is certainly dead.
         silent = 10 * self.settings.lease_seconds
-        await self._until_answered("engine start", lambda: engines.forget_silent(self.db, silent))
+        await self._until_answered(lambda: engines.forget_silent(self.db, silent), "engine start")
         # A container restarted under the same hostname and pid has our id: its row is an
         # earlier life's (its start, "loading"), not this one's.
-        await self._until_answered("engine start", lambda: engines.remove(self.db, self.engine_id))
+        await self._until_answered(lambda: engines.remove(self.db, self.engine_id), "engine start")
         # Jobs an earlier life under this id was running (a container restarted with the
         # same hostname and pid) died with it: the reaper spends their attempt, not
         # `_give_back_held`, so a job that crashes the engine still reaches max_attempts.
-        born = await self._until_answered("engine start", self.db.current_time)
+        born = await self._until_answered(self.db.current_time, "engine start")
         self._born = born if born is not None else math.inf
         await self._beat(None, force=True, loading=True)  # device as configured, until known
 
@@ -138,18 +143,14 @@ class Engine:
         log.info("engine %s started on device %s", self.engine_id, self.device)
         try:
             while not self._shutdown.is_set():
-                try:
-                    job, done = await self._look_for_work(until_idle)
-                except Exception as err:
-                    if not store_unavailable(err):
-                        raise
-                    self._sweep_due = True  # a claim the store made but never told of
-                    await self._pause(self._outage.failed(err))
-                    continue
-                self._outage.answered()
+                found = await self._until_answered(
+                    lambda: self._look_for_work(until_idle), self._outage
+                )
+                if found is None:  # shut down while the store was away
+                    return
+                job, done = found
                 if job is not None:
-                    self._sweep_due = True
-                    await self.run_job(job)
+                    await self._run_and_sweep(job)
                 elif done:
                     return
                 elif not self._warmed:
@@ -164,11 +165,20 @@ class Engine:
                     raise
                 log.warning("engine %s: the store did not answer at exit (%s)", self.engine_id, err)
 
+    async def _run_and_sweep(self, job: Job) -> None:
+        """Run `job`; if the store went away meanwhile, see at the next look that no job is
+        left under this engine's claim (`_give_back_held`)."""
+        before = since_the_store_returned()
+        await self.run_job(job)
+        if since_the_store_returned() < before:  # it came back during the job
+            self._sweep_due = True
+
     async def _look_for_work(self, until_idle: bool) -> tuple[Job | None, bool]:
         """One round of the idle loop's store calls: a job claimed (or None), and whether
-        --until-idle is done."""
+        --until-idle is done. After a round the store did not answer, a claim it made may
+        have lost its answer: the retry first gives back what this engine holds."""
         await self._beat(None)
-        if self._sweep_due:
+        if self._sweep_due or self._outage.failing:
             await self._give_back_held()
             self._sweep_due = False
         await self._reap()
@@ -184,23 +194,20 @@ class Engine:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._shutdown.wait(), seconds)
 
-    async def _until_answered(self, what: str, call: Callable[[], Awaitable[T]]) -> T | None:
-        """`call()` made again while the store does not answer; None when a shutdown is
-        asked before it does (a job left running comes back when its lease runs out)."""
-        outage = Outage(log, what)
-        while True:
-            try:
-                result = await call()
-            except Exception as err:
-                if not store_unavailable(err):
-                    raise
-                if self._shutdown.is_set():
-                    log.warning("%s: the store did not answer (%s); leaving it", what, err)
-                    return None
-                await self._pause(outage.failed(err))
-                continue
-            outage.answered()
-            return result
+    async def _until_answered(
+        self, call: Callable[[], Awaitable[T]], outage: Outage | str
+    ) -> T | None:
+        """`call()` made again while the store does not answer (`outage`, or a name for a
+        new one, tells of it); None when a shutdown is asked before it does (a job left
+        running comes back when its lease runs out)."""
+        told = outage if isinstance(outage, Outage) else Outage(log, outage)
+        try:
+            return await until_answered(call, told, self._shutdown.is_set, self._pause)
+        except Exception as err:
+            if not store_unavailable(err):
+                raise
+            log.warning("the store did not answer (%s); leaving it", first_line(err))
+            return None
 
     async def _warm_up(self) -> None:
         """With nothing to do yet: load the pipeline now, so the first picture asked for does
@@ -367,7 +374,7 @@ class Engine:
                 log.exception("job %s failed after %s", job.id, spent)
             # False: not ours any more; whoever holds the job now reports.
             await self._until_answered(
-                f"job {job.id}", lambda: endings.fail(self.db, job.id, self.engine_id, message)
+                lambda: endings.fail(self.db, job.id, self.engine_id, message), f"job {job.id}"
             )
         finally:
             heartbeat.cancel()
@@ -435,30 +442,18 @@ class Engine:
         what = f"job {job_id}"
         if control.stop_reason == "cancel":
             if await self._until_answered(
-                what, lambda: endings.cancel_running(self.db, job_id, self.engine_id, step=step)
+                lambda: endings.cancel_running(self.db, job_id, self.engine_id, step=step), what
             ):
                 log.info("job %s cancelled at step %s", job_id, step)
-        elif control.stop_reason == "shutdown":
+        elif control.stop_reason is not None:
+            # A shutdown, or no renewal for a whole lease (the store away): back to the
+            # queue without spending the attempt (cancelled, if its owner asked meanwhile).
+            # Reaped or claimed by another engine meanwhile: not ours, release does nothing.
             ended = await self._until_answered(
-                what, lambda: endings.release(self.db, job_id, self.engine_id, step=step)
-            )
-            if ended is JobState.CANCELLED:  # its owner asked meanwhile
-                log.info("job %s cancelled at step %s", job_id, step)
-            elif ended is JobState.QUEUED:
-                log.info("job %s checkpointed at step %s and returned to the queue", job_id, step)
-        elif control.stop_reason == "lease-lost":
-            # No renewal for a whole lease (the store away): still ours if nobody reaped
-            # it meanwhile, then it goes back without spending the attempt. Not ours: no-op.
-            ended = await self._until_answered(
-                what, lambda: endings.release(self.db, job_id, self.engine_id, step=step)
+                lambda: endings.release(self.db, job_id, self.engine_id, step=step), what
             )
             if ended is not None:
-                log.info(
-                    "job %s (its lease not renewed) checkpointed at step %s and %s",
-                    job_id,
-                    step,
-                    "cancelled" if ended is JobState.CANCELLED else "returned to the queue",
-                )
+                log.info("job %s checkpointed at step %s and %s", job_id, step, _told(ended))
 
     async def _give_back_after_outage(self, control: JobControl, err: BaseException) -> None:
         """A job stopped by a store that did not answer (at its start or end, or past a
@@ -469,9 +464,9 @@ class Engine:
             "job %s stopped: the store did not answer (%s); it goes back to the queue "
             "once the store answers",
             control.job.id,
-            str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__,
+            first_line(err),
         )
-        await self._until_answered(f"job {control.job.id}", self._give_back_held)
+        await self._until_answered(self._give_back_held, f"job {control.job.id}")
         self._sweep_due = False
 
     async def _give_back_held(self) -> None:
@@ -484,10 +479,15 @@ class Engine:
             saved = await events.for_job(self.db, job.id, EventKind.CHECKPOINT)
             step = max((int(e.payload.get("step", 0)) for e in saved), default=0)
             ended = await endings.release(self.db, job.id, self.engine_id, step=step)
-            if ended is JobState.QUEUED:
-                log.info("job %s, left running by an outage, returned to the queue", job.id)
-            elif ended is JobState.CANCELLED:
-                log.info("job %s, left running by an outage, cancelled (its owner asked)", job.id)
+            if ended is not None:
+                log.info("job %s, left running by an outage, %s", job.id, _told(ended))
+
+
+def _told(released: JobState) -> str:
+    """What `endings.release` did with a job, as the log says it."""
+    if released is JobState.CANCELLED:
+        return "cancelled (its owner asked meanwhile)"
+    return "returned to the queue"
 
 
 def _on_daemon_thread(work: Callable[[], object]) -> asyncio.Future[Any]:

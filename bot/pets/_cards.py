@@ -15,6 +15,7 @@ from bot.delivery.render import scores_text
 from bot.pets._listing import PetCard
 from bot.utils.format import safe
 from bot.utils.paths import fetched_file
+from engine.intake.crops import contact_sheet
 from engine.storage import Storage
 
 MAX_EMBEDS = 10  # Discord's embeds per message
@@ -60,11 +61,14 @@ def build_cards(storage: Storage, cards: list[PetCard], limit_bytes: int) -> Car
     for card in cards[:MAX_EMBEDS]:
         embed = pet_embed(card)
         shown = (
-            (_sheet(storage, card), "sheet", embed.set_thumbnail),
-            (_latest(storage, card), "latest", embed.set_image),
+            (_sheet, "sheet", embed.set_thumbnail),
+            (_latest, "latest", embed.set_image),
         )
-        for found, label, show in shown:
-            if found is None or len(built.paths) >= MAX_FILES:
+        for find, label, show in shown:
+            if len(built.paths) >= MAX_FILES:
+                continue  # no room: fetch nothing
+            found = find(storage, card)
+            if found is None:
                 continue
             content, suffix = found
             size = len(content) if isinstance(content, bytes) else content.stat().st_size
@@ -92,20 +96,18 @@ def _latest(storage: Storage, card: PetCard) -> tuple[Path | bytes, str] | None:
 
 
 def grid(paths: list[Path]) -> bytes:
-    """Up to four pictures as TILE_PX thumbnails, two to a row, as a JPEG."""
-    columns = 2
-    rows = -(-len(paths) // columns)
-    canvas = Image.new("RGB", (columns * TILE_PX, rows * TILE_PX), (32, 32, 32))
-    for index, path in enumerate(paths):
-        try:
-            with Image.open(path) as picture:
-                tile = picture.convert("RGB")
-        except OSError:  # a file that is not a picture any more: its tile stays empty
-            continue
-        tile.thumbnail((TILE_PX, TILE_PX))
-        x = (index % columns) * TILE_PX + (TILE_PX - tile.width) // 2
-        y = (index // columns) * TILE_PX + (TILE_PX - tile.height) // 2
-        canvas.paste(tile, (x, y))
+    """Up to four pictures as a contact sheet of TILE_PX tiles, two to a row, as a JPEG."""
     out = io.BytesIO()
-    canvas.save(out, format="JPEG", quality=88)
+    contact_sheet([_picture(path) for path in paths], tile=TILE_PX, columns=2).save(
+        out, format="JPEG", quality=88
+    )
     return out.getvalue()
+
+
+def _picture(path: Path) -> Image.Image:
+    """The picture, or an empty tile where the file no longer reads as one."""
+    try:
+        with Image.open(path) as picture:
+            return picture.convert("RGB")
+    except OSError:
+        return Image.new("RGB", (TILE_PX, TILE_PX))

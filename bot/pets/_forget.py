@@ -6,11 +6,10 @@ import asyncio
 from pathlib import Path
 
 from bot.utils.paths import inside
+from engine.orders.forgotten_copies import MIN_DEPTH
 from engine.settings import Settings
 from engine.storage import Storage, open_storage
 from engine.store import Database, Job, Subject, jobs, subjects
-
-MIN_DEPTH = 2  # subjects/<pet>, jobs/<id>: anything shallower is shared by every user
 
 
 async def subject_jobs(db: Database, subject: Subject) -> list[Job]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.logs import first_line
 from engine.settings import Settings
 from engine.storage import open_storage
 from engine.store.migrate import discover, migrations_dir
@@ -227,8 +228,9 @@ def check_postgres(url: str) -> Finding:
             "ELSE (SELECT COALESCE(MAX(version), 0) FROM schema_migrations) END",
         )
     except Exception as err:  # psycopg.OperationalError: host, password, database
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        return Finding("Database", False, f"PostgreSQL: {first}", "check PETBOOTH_DATABASE")
+        return Finding(
+            "Database", False, f"PostgreSQL: {first_line(err)}", "check PETBOOTH_DATABASE"
+        )
     version = int(row[0]) if row else 0
     if version > latest:
         return Finding(

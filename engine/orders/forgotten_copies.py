@@ -13,11 +13,13 @@ import re
 from pathlib import Path
 
 from engine.settings import Settings
-from engine.storage import open_storage
-from engine.storage.base import checked_key, remove_cached
+from engine.storage import Storage, open_storage
+from engine.storage.base import remove_cached
 from engine.store import Database, jobs, subjects
 
-MIN_DEPTH = 2  # subjects/<pet>, jobs/<id>, outputs/<id>: never a top-level folder
+# A pet's folders are subjects/<pet>, jobs/<id>, outputs/<id>: anything shallower (subjects/,
+# jobs/ themselves) is every user's, and /forget never records nor deletes it.
+MIN_DEPTH = 2
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +33,17 @@ _JOB_FOLDER = re.compile(r"(?:jobs|outputs)/(\d+)")
 async def drop_forgotten(db: Database, settings: Settings, since: float) -> float:
     """Delete this process's cached copies of the folders of pets forgotten at `since` or
     later (-inf: every one recorded); returns where the next look starts."""
+    storage = open_storage(settings)
+    if storage.is_cache:  # the data dir is the store: /forget deleted the files already
+        return since
     forgotten = await subjects.forgotten_folders(db, since)
     if not forgotten:
         return since
-    if not open_storage(settings).is_cache:
-        keys = [key for _, key in forgotten]
-        # On SQLite a new job may reuse a forgotten job's id, and with it the folder.
-        reused = {job.id for job in await jobs.existing(db, _job_ids(keys))}
-        keys = [key for key in keys if _job_id(key) not in reused]
-        await asyncio.to_thread(_remove_copies, settings.data_dir, keys)
+    keys = [key for _, key in forgotten]
+    # On SQLite a new job may reuse a forgotten job's id, and with it the folder.
+    reused = set(await jobs.existing_ids(db, _job_ids(keys)))
+    keys = [key for key in keys if _job_id(key) not in reused]
+    await asyncio.to_thread(_remove_copies, storage, keys)
     return forgotten[-1][0] - OVERLAP_SECONDS
 
 
@@ -52,13 +56,12 @@ def _job_ids(keys: list[str]) -> list[int]:
     return [job_id for key in keys if (job_id := _job_id(key)) is not None]
 
 
-def _remove_copies(data_dir: Path, keys: list[str]) -> None:
+def _remove_copies(storage: Storage, keys: list[str]) -> None:
     removed = 0
     for key in keys:
-        checked = checked_key(key)  # a key, never a path out of the data dir
-        if len(checked.split("/")) < MIN_DEPTH:
-            continue  # a top-level folder (jobs/, subjects/) is everyone's
-        path = data_dir / checked
+        path = storage.cache_path(key)  # a key, never a path out of the data dir
+        if len(Path(key).parts) < MIN_DEPTH:
+            continue
         if path.exists():
             remove_cached(path)
             removed += 1

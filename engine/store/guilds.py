@@ -20,6 +20,8 @@ from engine.store.records import JobKind, JobState
 
 DAY_SECONDS = 86_400  # Unix time has no leap seconds: every UTC day starts at a multiple
 _COUNTED = (JobState.QUEUED.value, JobState.RUNNING.value, JobState.SUCCEEDED.value)
+# A forgotten pet's queued jobs go with it, never run: like a cancelled one, no unit.
+_COUNTED_WHEN_FORGOTTEN = tuple(s for s in _COUNTED if s != JobState.QUEUED.value)
 # A generate job's pictures: params.count (1 when a job was queued without one).
 _PICTURES = {
     "sqlite": "COALESCE(json_extract(params, '$.count'), 1)",
@@ -171,7 +173,6 @@ async def keep_use_of_forgotten_tx(tx: Transaction, subject_id: int) -> None:
             JobKind.GENERATE.value,
             subject_id,
             today,
-            JobState.RUNNING.value,  # a queued one goes with its pet, never run: no unit
-            JobState.SUCCEEDED.value,
+            *_COUNTED_WHEN_FORGOTTEN,
         ),
     )

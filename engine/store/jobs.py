@@ -172,13 +172,13 @@ async def heartbeat(db: Database, job_id: int, engine_id: str, lease_seconds: fl
     return Job.from_row(row) if row else None
 
 
-async def existing(db: Database, job_ids: list[int]) -> list[Job]:
+async def existing_ids(db: Database, job_ids: list[int]) -> list[int]:
     """Those of `job_ids` that are jobs now."""
     if not job_ids:
         return []
     marks = ",".join("?" * len(job_ids))
-    rows = await db.fetch_all(f"SELECT * FROM jobs WHERE id IN ({marks})", job_ids)
-    return [Job.from_row(r) for r in rows]
+    rows = await db.fetch_all(f"SELECT id FROM jobs WHERE id IN ({marks})", job_ids)
+    return [int(row[0]) for row in rows]
 
 
 async def running_on(db: Database, engine_id: str, claimed_since: float) -> list[Job]:

@@ -14,6 +14,12 @@ import logging
 import math
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from engine.logs import first_line
+
+T = TypeVar("T")
 
 # Waits between tries: short at first (a lost connection is replaced at once), then no more
 # than a few seconds apart (a restarting server is back in seconds to a minute).
@@ -70,29 +76,46 @@ class Outage:
         """Record a failure; returns how long to wait before the next try."""
         if self._since is None:
             self._since = time.monotonic()
-            said = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            self._log.warning("%s: the store did not answer (%s); trying again", self._what, said)
+            self._log.warning(
+                "%s: the store did not answer (%s); trying again", self._what, first_line(err)
+            )
         delay = self._delay
         self._delay = min(self._delay * 2, MAX_RETRY_SECONDS)
         return delay
 
-    def away_for(self) -> float:
-        """Seconds since the first failure of this run (0 when the store answers)."""
-        return 0.0 if self._since is None else time.monotonic() - self._since
-
-    def answered(self) -> float:
-        """Record an answer; returns how long the store was away (0 when it never was)."""
+    def answered(self) -> None:
+        """Record an answer; after failures, say how long the store was away."""
         global _returned_at
-        away = self.away_for()
         if self._since is not None:
+            away = time.monotonic() - self._since
             self._log.info("%s: the store answers again after %.1f s", self._what, away)
             _returned_at = time.monotonic()
         self._since = None
         self._delay = FIRST_RETRY_SECONDS
-        return away
 
 
 def since_the_store_returned() -> float:
     """Seconds since any caller in this process last saw the store answer again after an
     outage (infinite when none did)."""
     return time.monotonic() - _returned_at
+
+
+async def until_answered(
+    call: Callable[[], Awaitable[T]],
+    outage: Outage,
+    give_up: Callable[[], bool],
+    pause: Callable[[float], Awaitable[object]],
+) -> T:
+    """`call()`, made again (after `pause`, ever longer) while the store does not answer.
+    Raises the store's error when `give_up()` says so before it answers (a stop, a
+    shutdown), and any other error at once."""
+    while True:
+        try:
+            result = await call()
+        except Exception as err:
+            if not store_unavailable(err) or give_up():
+                raise
+            await pause(outage.failed(err))
+            continue
+        outage.answered()
+        return result

@@ -14,7 +14,7 @@ CREATE TABLE forgotten_use (
 -- The storage folders of each forgotten pet (its photos, trainings, pictures). /forget
 -- deletes them from storage and from its own process's cache; every other process with a
 -- local cache of object storage (engines, other bot shards) deletes its copies when it
--- reads them here (engine/storage/cache_limit.py, `drop_forgotten`). Kept 90 days.
+-- reads them here (engine/orders/forgotten_copies.py, `drop_forgotten`). Kept 90 days.
 CREATE TABLE forgotten_folders (
     id            INTEGER PRIMARY KEY,
     folder        TEXT    NOT NULL,  -- a storage key: subjects/<pet>, jobs/<id>, outputs/<id>
