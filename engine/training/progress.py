@@ -214,22 +214,32 @@ class TrainingProgress:
         """Upload and announce every checkpoint on disk that has no event yet: an engine
         killed with uploads still queued (or between an upload and its event) left them
         behind, and a checkpoint without its event is never offered as the pet's model."""
-        saved = await events.for_job(self._db, self._job_id, EventKind.CHECKPOINT)
-        announced = {event.payload.get("step") for event in saved}
-        for path in reversed(checkpoint_dirs(job_dir)):  # oldest first, as they were saved
-            if checkpoint_step(path) not in announced:
-                await asyncio.to_thread(self.on_checkpoint, checkpoint_step(path), path)
+        saved = [(checkpoint_step(path), path) for path in checkpoint_dirs(job_dir)]
+        await self._announce_missing(EventKind.CHECKPOINT, saved[::-1], self.on_checkpoint)
 
     async def announce_drawn_previews(self, job_dir: Path) -> None:
         """Score and announce every preview on disk that has no event yet: an engine killed
         between drawing a preview and committing its event (scoring takes seconds) left it
         behind, and the trainer only redraws previews that are missing."""
-        shown = await events.for_job(self._db, self._job_id, EventKind.PREVIEW)
-        announced = {event.payload.get("step") for event in shown}
-        for grid in sorted((job_dir / "previews").glob("step-*.png")):
-            step = int(grid.stem.removeprefix("step-"))
-            if step not in announced:
-                await asyncio.to_thread(self.on_preview, step, grid)
+        grids = sorted((job_dir / "previews").glob("step-*.png"))
+        drawn = [(int(grid.stem.removeprefix("step-")), grid) for grid in grids]
+        await self._announce_missing(EventKind.PREVIEW, drawn, self.on_preview)
+
+    async def _announce_missing(
+        self,
+        kind: EventKind,
+        on_disk: list[tuple[int, Path]],
+        announce: Callable[[int, Path], None],
+    ) -> None:
+        """`announce(step, path)` (on a thread), in `on_disk`'s order (oldest first), for
+        each entry whose step has no `kind` event yet."""
+        sent = {
+            event.payload.get("step")
+            for event in await events.for_job(self._db, self._job_id, kind)
+        }
+        for step, path in on_disk:
+            if step not in sent:
+                await asyncio.to_thread(announce, step, path)
 
     def on_preview(self, step: int, image_path: Path) -> None:
         scored = self._score(step, image_path)  # here: the scorers share the training's GPU
